@@ -1,0 +1,37 @@
+"""outofcore: scikit-learn pipelines on data larger than memory, and compiled to tensor programs.
+
+Names are imported lazily so that a serving process can ``import outofcore`` and load a compiled
+model without scikit-learn or dask installed (PEP 562 module ``__getattr__``).
+"""
+
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "read_parquet": "outofcore.io",
+    "read_csv": "outofcore.io",
+    "StandardScaler": "outofcore.scalers",
+    "MinMaxScaler": "outofcore.scalers",
+    "MaxAbsScaler": "outofcore.scalers",
+    "Incremental": "outofcore.incremental",
+    "predict_to_parquet": "outofcore.predict",
+    "thread_guard": "outofcore.threads",
+    "compile_pipeline": "outofcore.compiled",
+    "CompiledPipeline": "outofcore.compiled",
+    "load_compiled": "outofcore.compiled",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name):
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'outofcore' has no attribute {name!r}") from None
+    return getattr(import_module(module), name)
+
+
+def __dir__():
+    return __all__
