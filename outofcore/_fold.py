@@ -1,0 +1,137 @@
+"""What runs on one numpy block: a ``partial_fit`` step, a prediction, a score.
+
+These are plain functions of (estimator, block) so they can run wherever the block is: in the
+client's fold locally, or on the worker that holds the block.
+"""
+
+import inspect
+
+import numpy as np
+from sklearn.utils import get_tags
+
+from .threads import thread_guard
+
+_FLOAT_ATTRIBUTES = ("coef_", "coefs_", "cluster_centers_", "components_", "feature_log_prob_")
+
+
+def check_partial_fit_kwargs(estimator, has_sample_weight, fit_params):
+    """Raise a clear error before any block is read if ``partial_fit`` cannot take these arguments."""
+    params = inspect.signature(estimator.partial_fit).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    wanted = set(fit_params) | ({"sample_weight"} if has_sample_weight else set())
+    missing = sorted(k for k in wanted if k not in params and not takes_any)
+    if missing:
+        raise TypeError(
+            f"{type(estimator).__name__}.partial_fit does not accept {', '.join(missing)}; "
+            f"it takes {', '.join(p for p in params if p not in ('self', 'X', 'y'))}."
+        )
+
+
+def _accepts(estimator, name):
+    return name in inspect.signature(estimator.partial_fit).parameters
+
+
+def check_finite_block(block, where, names=None):
+    """Raise ValueError naming the block, row and column of the first NaN or infinite value."""
+    if block.dtype.kind != "f" or np.isfinite(block).all():
+        return
+    bad = ~np.isfinite(block)
+    column = int(np.flatnonzero(bad.any(axis=0))[0]) if block.ndim == 2 else 0
+    row = int(np.flatnonzero(bad[:, column] if block.ndim == 2 else bad)[0])
+    value = block[row, column] if block.ndim == 2 else block[row]
+    label = f"column {column}" if names is None else f"column {names[column]!r} (index {column})"
+    raise ValueError(
+        f"X contains {value} in {where}, {label}, row {row} of the block. Fill or drop missing and "
+        f"infinite values before fitting (for example filter the rows, or impute in a "
+        f"FunctionTransformer step)."
+    )
+
+
+def partial_fit_block(estimator, Xb, yb, wb, *, seed, where, classes, shuffle_rows, fit_params,
+                      check_labels=False, names=None):
+    """One step of the fold: validate the block, shuffle its rows, ``partial_fit``; returns the model.
+
+    ``seed`` draws the row permutation, so the same seed gives the same order wherever it runs.
+    """
+    check_finite_block(Xb, where, names)
+    if yb is not None and yb.dtype.kind == "f" and not np.isfinite(yb).all():
+        row = int(np.flatnonzero(~np.isfinite(yb))[0])
+        raise ValueError(
+            f"Input y contains {yb[row]} in {where}, row {row} of the block. Drop or fill those "
+            f"rows before fitting."
+        )
+    if check_labels and classes is not None:
+        unknown = np.setdiff1d(np.unique(yb), classes)
+        if unknown.size:
+            raise ValueError(
+                f"y has label {unknown[0].tolist()!r} in {where}, which is not in classes="
+                f"{classes.tolist()}. Pass every label in classes=, or leave classes=None to find "
+                f"them in one pass over y."
+            )
+    if shuffle_rows:
+        perm = np.random.default_rng(seed).permutation(Xb.shape[0])
+        Xb = Xb[perm]
+        yb = None if yb is None else yb[perm]
+        wb = None if wb is None else wb[perm]
+    kwargs = dict(fit_params)
+    if classes is not None and _accepts(estimator, "classes"):
+        kwargs["classes"] = classes
+    if wb is not None:
+        kwargs["sample_weight"] = wb
+    with thread_guard():
+        estimator.partial_fit(Xb, yb, **kwargs)
+    return estimator
+
+
+def _learned_float_dtype(estimator):
+    for attr in _FLOAT_ATTRIBUTES:
+        value = getattr(estimator, attr, None)
+        if isinstance(value, list) and value:
+            value = value[0]
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+            return value.dtype
+    return np.dtype(np.float64)
+
+
+def output_spec(estimator, method, X_dtype):
+    """(dtype, width) of ``estimator.<method>`` on a block; width None for 1-D output.
+
+    Read from the fitted estimator (classes, learned coefficients, output feature names), never by
+    running it on made-up rows.
+    """
+    tags = get_tags(estimator)
+    kind = tags.estimator_type
+    floating = _learned_float_dtype(estimator)
+    if method == "predict":
+        if kind == "classifier":
+            return estimator.classes_.dtype, None
+        if kind == "clusterer":
+            return np.dtype(np.int32), None
+        n_outputs = getattr(estimator, "n_outputs_", 1)
+        return floating, (None if n_outputs == 1 else n_outputs)
+    if method in ("predict_proba", "predict_log_proba"):
+        return floating, len(estimator.classes_)
+    if method == "decision_function":
+        n_classes = len(estimator.classes_)
+        return floating, (None if n_classes == 2 else n_classes)
+    if method == "transform":
+        # sklearn transformers keep float32 input in float32 when they learned in float32; their
+        # preserves_dtype tags do not always say so (MiniBatchKMeans), the learned arrays do.
+        x_float = np.dtype(X_dtype) if np.dtype(X_dtype).kind == "f" else np.dtype(np.float64)
+        return np.result_type(x_float, floating), len(estimator.get_feature_names_out())
+    raise ValueError(f"unknown method {method!r}")
+
+
+def apply_block(estimator, method, dtype, block):
+    """``estimator.<method>(block)`` cast to the declared dtype; empty blocks give empty output."""
+    if block.shape[0] == 0:
+        width = output_spec(estimator, method, block.dtype)[1]
+        return np.empty((0,) if width is None else (0, width), dtype=dtype)
+    return np.asarray(getattr(estimator, method)(block)).astype(dtype, copy=False)
+
+
+def score_block(estimator, Xb, yb, *, scorer=None):
+    """The estimator's score (or ``scorer``'s) on one block."""
+    if scorer is not None:
+        return float(scorer(estimator, Xb, yb))
+    return float(estimator.score(Xb) if yb is None else estimator.score(Xb, yb))

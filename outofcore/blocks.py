@@ -1,0 +1,81 @@
+"""Producing the blocks of aligned dask arrays, one at a time, in a chosen order.
+
+A fold over blocks needs block ``k+1`` ready when ``partial_fit`` on block ``k`` returns. Computing
+the next block in a background thread overlaps reading, decoding and scaling with learning (sklearn's
+SGD and BLAS release the GIL), while memory stays bounded by ``prefetch + 1`` blocks.
+"""
+
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+
+class BlockStream:
+    """Compute row blocks of several row-aligned dask arrays, in a given order, ``prefetch`` ahead.
+
+    Parameters
+    ----------
+    arrays : sequence of dask arrays, numpy arrays or None
+        Arrays with identical row chunks (X, y, sample_weight, ...); None entries yield None. Numpy
+        arrays (data already in memory) are one block each and are handed out without dask.
+    prefetch : int, default=1
+        Blocks computed ahead of the one being consumed. 0 computes each block on demand.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> X = da.arange(10, chunks=4)
+    >>> [b[0].tolist() for _, b in BlockStream([X]).iterate([2, 0])]
+    [[8, 9], [0, 1, 2, 3]]
+    """
+
+    def __init__(self, arrays, *, prefetch=1):
+        first = next(a for a in arrays if a is not None)
+        self._in_memory = isinstance(first, np.ndarray)
+        if self._in_memory:
+            self._arrays = tuple(arrays)
+            self.row_chunks = (first.shape[0],)
+        else:
+            self._delayed = [None if a is None else np.asarray(a.to_delayed()).ravel() for a in arrays]
+            self.row_chunks = first.chunks[0]
+        # Prefetching an in-memory block buys nothing and costs a thread per pass.
+        self.prefetch = 0 if self._in_memory else prefetch
+        self.n_blocks = len(self.row_chunks)
+        self.offsets = np.concatenate([[0], np.cumsum(self.row_chunks)]).astype(np.int64)
+
+    def rows(self, index):
+        """(start, stop) rows of block ``index`` in the whole array."""
+        return int(self.offsets[index]), int(self.offsets[index + 1])
+
+    def compute(self, index):
+        """The numpy blocks of every array at block ``index`` (one dask compute, shared reads)."""
+        if self._in_memory:
+            return self._arrays
+        import dask
+
+        wanted = [d[index] for d in self._delayed if d is not None]
+        values = iter(dask.compute(*wanted))
+        return tuple(None if d is None else next(values) for d in self._delayed)
+
+    def iterate(self, order):
+        """Yield ``(index, blocks)`` for each block index in ``order``, computing ahead."""
+        order = [int(i) for i in order]
+        if self.prefetch <= 0:
+            for index in order:
+                yield index, self.compute(index)
+            return
+        pending = deque()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="outofcore-prefetch") as pool:
+            try:
+                position = 0
+                while position < len(order) or pending:
+                    while position < len(order) and len(pending) <= self.prefetch:
+                        index = order[position]
+                        pending.append((index, pool.submit(self.compute, index)))
+                        position += 1
+                    index, future = pending.popleft()
+                    yield index, future.result()
+            finally:
+                for _, future in pending:
+                    future.cancel()

@@ -1,0 +1,452 @@
+"""``Incremental``: fit any estimator with ``partial_fit`` block by block over data larger than memory."""
+
+import time
+import warnings
+from functools import partial
+
+import numpy as np
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier, is_regressor
+from sklearn.exceptions import DataConversionWarning
+from sklearn.metrics import get_scorer
+from sklearn.utils import check_random_state, get_tags
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._arrays import align_to, as_dask_array, feature_names, is_dask_collection
+from ._fold import (
+    apply_block,
+    check_partial_fit_kwargs,
+    output_spec,
+    partial_fit_block,
+    score_block,
+)
+from .blocks import BlockStream
+from .threads import guarded
+
+
+def _estimator_has(attr):
+    """available_if check: the fitted estimator_ if present, else the unfitted estimator, has attr."""
+
+    def check(self):
+        inner = getattr(self, "estimator_", self.estimator)
+        return hasattr(inner, attr)
+
+    return check
+
+
+class Incremental(MetaEstimatorMixin, BaseEstimator):
+    """Train an estimator with ``partial_fit`` one block at a time, for data larger than memory.
+
+    ``fit`` clones ``estimator`` into ``estimator_`` and folds ``partial_fit`` over the row blocks of
+    X (a dask array or DataFrame; numpy and pandas are one block), ``epochs`` passes. Each epoch visits
+    the blocks in a new random order and shuffles the rows inside each block, both drawn from
+    ``random_state``, so equal ``random_state`` gives identical models. Only ``prefetch + 1`` blocks
+    are in memory at a time. Prediction methods are lazy on dask input.
+
+    Parameters
+    ----------
+    estimator : estimator with ``partial_fit``
+        SGDClassifier/Regressor, Perceptron, PassiveAggressive*, MiniBatchKMeans, MLPClassifier/
+        Regressor, MultinomialNB, IncrementalPCA, or any estimator implementing ``partial_fit``.
+    epochs : int, default=1
+        Passes over the training blocks.
+    shuffle_blocks : bool, default=True
+        Visit the blocks in a new random order each epoch.
+    shuffle_rows : bool, default=True
+        Shuffle the rows inside each block each epoch (the stream of one part of a time-ordered data
+        set is rarely i.i.d.; shuffling brings partial_fit close to an in-memory fit).
+    random_state : int, RandomState instance or None, default=None
+        Seeds block order, row order and the choice of validation blocks.
+    classes : array-like, default=None
+        Every label of a classifier. When None, labels are found in one parallel pass over y.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the blocks, score after each epoch, and stop after
+        ``n_iter_no_change`` epochs that do not improve the best score by ``tol``.
+    validation_fraction : float, default=0.1
+        Fraction of blocks held out for early stopping (at least one block).
+    n_iter_no_change : int, default=2
+        Epochs without improvement before stopping.
+    tol : float, default=1e-4
+        Improvement of the validation score that counts.
+    scoring : str or callable, default=None
+        Validation score (sklearn scorer name or ``scorer(estimator, X, y)``); the estimator's own
+        ``score`` when None. The score of several blocks is their row-weighted mean.
+    prefetch : int, default=1
+        Blocks computed ahead while ``partial_fit`` runs on the current one.
+
+    Attributes
+    ----------
+    estimator_ : estimator
+        The fitted clone of ``estimator``.
+    classes_ : ndarray
+        Class labels (classifiers).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        When X had string column names (DataFrames, or arrays from ``read_parquet``/``read_csv``).
+    n_epochs_ : int
+        Epochs run (fewer than ``epochs`` when early stopping fired).
+    n_blocks_seen_ : int
+    n_samples_seen_ : int
+        Rows passed to ``partial_fit``, over every epoch.
+    history_ : list of dict
+        One entry per epoch: ``epoch``, ``rows`` (cumulative), ``seconds``, ``score`` (validation
+        score or None) and ``loss`` (the estimator's ``loss_`` where it has one).
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> from sklearn.linear_model import SGDClassifier
+    >>> from outofcore import Incremental
+    >>> X = da.random.default_rng(0).normal(size=(1000, 3), chunks=250)
+    >>> y = (X[:, 0] > 0).astype(int)
+    >>> model = Incremental(SGDClassifier(random_state=0), epochs=2, random_state=0).fit(X, y)
+    >>> model.n_epochs_, model.classes_.tolist()
+    (2, [0, 1])
+    """
+
+    def __init__(
+        self,
+        estimator,
+        *,
+        epochs=1,
+        shuffle_blocks=True,
+        shuffle_rows=True,
+        random_state=None,
+        classes=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=2,
+        tol=1e-4,
+        scoring=None,
+        prefetch=1,
+    ):
+        self.estimator = estimator
+        self.epochs = epochs
+        self.shuffle_blocks = shuffle_blocks
+        self.shuffle_rows = shuffle_rows
+        self.random_state = random_state
+        self.classes = classes
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.scoring = scoring
+        self.prefetch = prefetch
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        inner = get_tags(self.estimator)
+        tags.estimator_type = inner.estimator_type
+        tags.classifier_tags = inner.classifier_tags
+        tags.regressor_tags = inner.regressor_tags
+        tags.transformer_tags = inner.transformer_tags
+        tags.target_tags = inner.target_tags
+        tags.input_tags = inner.input_tags
+        # Blocks are dense numpy arrays, checked for NaN/inf before each partial_fit.
+        tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        if tags.classifier_tags is not None:
+            tags.classifier_tags.multi_label = False
+        return tags
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y=None, sample_weight=None, **fit_params):
+        """Fit a fresh clone of ``estimator`` over the blocks of X, ``epochs`` passes.
+
+        Parameters
+        ----------
+        X : dask array or DataFrame, numpy array or pandas DataFrame of shape (n_samples, n_features)
+        y : dask array or Series, array-like of shape (n_samples,), default=None
+        sample_weight : array-like of shape (n_samples,), default=None
+            Chunked like X and passed to ``partial_fit`` block by block.
+        **fit_params
+            Passed to every ``partial_fit`` call.
+
+        Returns
+        -------
+        self
+        """
+        for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
+            delattr(self, attr)
+        return self._fold(X, y, sample_weight, fit_params, epochs=self.epochs)
+
+    def partial_fit(self, X, y=None, sample_weight=None, **fit_params):
+        """Continue training with one pass over the blocks of X (a fresh clone on the first call)."""
+        return self._fold(X, y, sample_weight, fit_params, epochs=1)
+
+    def _fold(self, X, y, sample_weight, fit_params, *, epochs):
+        first_call = not hasattr(self, "estimator_")
+        self._validate_params_here(epochs)
+        if not hasattr(self.estimator, "partial_fit"):
+            raise TypeError(
+                f"{type(self.estimator).__name__} has no partial_fit, so it cannot learn block by "
+                f"block. Use an estimator with partial_fit (SGDClassifier, SGDRegressor, "
+                f"MiniBatchKMeans, MLPClassifier, MultinomialNB, IncrementalPCA, ...)."
+            )
+        X, y, sample_weight = self._prepare(X, y, sample_weight, first_call=first_call)
+        classifier = is_classifier(self.estimator)
+        if y is None and get_tags(self.estimator).target_tags.required:
+            raise ValueError(
+                f"{type(self).__name__}({type(self.estimator).__name__}) requires y to be passed, "
+                f"but the target y is None."
+            )
+        if classifier and y.ndim != 1:
+            raise ValueError(
+                f"y has shape {y.shape}; Incremental classifiers take one label per row (1-D y). "
+                f"Multi-label and multi-output targets are not supported."
+            )
+        if first_call:
+            self.estimator_ = clone(self.estimator)
+            self.n_epochs_ = 0
+            self.n_blocks_seen_ = 0
+            self.n_samples_seen_ = 0
+            self.history_ = []
+            if classifier:
+                self.classes_ = self._find_classes(y)
+        check_partial_fit_kwargs(self.estimator_, sample_weight is not None, fit_params)
+        rng = check_random_state(self.random_state) if first_call else self._rng
+        self._rng = rng
+        stream = BlockStream([X, y, sample_weight], prefetch=self.prefetch)
+        train, valid = self._split_blocks(stream, rng)
+        step = partial(
+            partial_fit_block,
+            classes=self.classes_ if classifier else None,
+            shuffle_rows=self.shuffle_rows,
+            fit_params=fit_params,
+            check_labels=self.classes is not None,
+            names=getattr(self, "feature_names_in_", None),
+        )
+        best, stale = -np.inf, 0
+        for _ in range(epochs):
+            start = time.perf_counter()
+            order = rng.permutation(train) if self.shuffle_blocks else np.asarray(train)
+            seeds = rng.randint(np.iinfo(np.int32).max, size=len(order))
+            for (index, (Xb, yb, wb)), seed in zip(stream.iterate(order), seeds):
+                if Xb.shape[0] == 0:
+                    continue
+                where = _where(stream, index)
+                self.estimator_ = step(self.estimator_, Xb, yb, wb, seed=int(seed), where=where)
+                self.n_blocks_seen_ += 1
+                self.n_samples_seen_ += Xb.shape[0]
+            self.n_epochs_ += 1
+            score = self._validation_score(stream, valid) if valid else None
+            self.history_.append(
+                {
+                    "epoch": self.n_epochs_,
+                    "rows": self.n_samples_seen_,
+                    "seconds": time.perf_counter() - start,
+                    "score": score,
+                    "loss": _as_float(getattr(self.estimator_, "loss_", None)),
+                }
+            )
+            if score is not None:
+                if score > best + self.tol:
+                    best, stale = score, 0
+                else:
+                    stale += 1
+                if stale >= self.n_iter_no_change:
+                    break
+        return self
+
+    def _validate_params_here(self, epochs):
+        for name, value, low in [("epochs", epochs, 1), ("prefetch", self.prefetch, 0),
+                                 ("n_iter_no_change", self.n_iter_no_change, 1)]:
+            if not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
+        if not 0 < self.validation_fraction < 1:
+            raise ValueError(
+                f"validation_fraction must be in (0, 1); got {self.validation_fraction!r}."
+            )
+
+    def _prepare(self, X, y, sample_weight, *, first_call):
+        """Validate X (features, names) and return X, y, sample_weight as row-aligned dask arrays."""
+        if is_dask_collection(X):
+            names = feature_names(X)
+            X = as_dask_array(X)
+            if X.ndim != 2:
+                raise ValueError(f"X must be 2-D (rows, features); got shape {X.shape}.")
+            self._check_features(X.shape[1], names, reset=first_call)
+        else:
+            X = validate_data(self, X, reset=first_call, dtype=None, ensure_all_finite=False)
+        in_memory = isinstance(X, np.ndarray)
+        if y is not None:
+            y = _as_column(y, X) if in_memory else align_to(X, y, name="y")
+            if y.ndim == 2 and y.shape[1] == 1 and not get_tags(self.estimator).target_tags.multi_output:
+                warnings.warn(
+                    "A column-vector y was passed when a 1d array was expected. Please change the "
+                    "shape of y to (n_samples,), for example using ravel().",
+                    DataConversionWarning,
+                    stacklevel=3,
+                )
+                y = y[:, 0]
+        if sample_weight is not None:
+            sample_weight = (_as_column(sample_weight, X, name="sample_weight") if in_memory
+                             else align_to(X, sample_weight, name="sample_weight"))
+        return X, y, sample_weight
+
+    def _check_features(self, n_features, names, *, reset):
+        if reset:
+            self.n_features_in_ = n_features
+            if names is not None:
+                self.feature_names_in_ = names
+            elif hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+            return
+        if n_features != self.n_features_in_:
+            raise ValueError(
+                f"X has {n_features} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        expected = getattr(self, "feature_names_in_", None)
+        if expected is not None and names is not None and list(names) != list(expected):
+            raise ValueError(
+                f"X has columns {list(names)} but the model was fitted on {list(expected)}; "
+                f"select the same columns in the same order."
+            )
+
+    def _find_classes(self, y):
+        if self.classes is not None:
+            return np.unique(np.asarray(self.classes, dtype=y.dtype))
+        if isinstance(y, np.ndarray):
+            return np.unique(y)
+        import dask.array as da
+
+        return np.asarray(da.unique(y).compute(), dtype=y.dtype)
+
+    def _split_blocks(self, stream, rng):
+        """Training and validation block indices; validation only with early stopping."""
+        blocks = np.flatnonzero(np.asarray(stream.row_chunks) > 0)
+        if not self.early_stopping:
+            return np.arange(stream.n_blocks), []
+        if hasattr(self, "_valid_blocks"):
+            valid = self._valid_blocks
+        else:
+            if len(blocks) < 2:
+                raise ValueError(
+                    f"early_stopping holds out whole blocks, but X has {len(blocks)} non-empty "
+                    f"block(s). Use smaller blocks (e.g. X.rechunk({{0: 100_000}}) or block_rows= in "
+                    f"read_parquet) or early_stopping=False."
+                )
+            n_valid = min(len(blocks) - 1, max(1, round(self.validation_fraction * len(blocks))))
+            valid = np.sort(rng.choice(blocks, size=n_valid, replace=False))
+            self._valid_blocks = valid
+        return np.setdiff1d(np.arange(stream.n_blocks), valid), list(valid)
+
+    def _validation_score(self, stream, valid):
+        scorer = None if self.scoring is None else get_scorer(self.scoring)
+        total, rows = 0.0, 0
+        for index, (Xb, yb, wb) in stream.iterate(valid):
+            if Xb.shape[0]:
+                total += score_block(self.estimator_, Xb, yb, scorer=scorer) * Xb.shape[0]
+                rows += Xb.shape[0]
+        return total / rows
+
+    # --------------------------------------------------------------- predicting
+    def _lazy(self, method, X):
+        check_is_fitted(self)
+        if not is_dask_collection(X):
+            # estimator_ learned from numpy blocks: give it numpy, checked against our features.
+            X = validate_data(self, X, reset=False, dtype=None, ensure_all_finite=False)
+            return getattr(self.estimator_, method)(X)
+        names = feature_names(X)
+        X = as_dask_array(X)
+        self._check_features(X.shape[1], names, reset=False)
+        dtype, width = output_spec(self.estimator_, method, X.dtype)
+        func = guarded(partial(apply_block, self.estimator_, method, dtype))
+        if width is None:
+            return X.map_blocks(func, dtype=dtype, drop_axis=1, chunks=(X.chunks[0],), token=method,
+                                meta=np.empty((0,), dtype=dtype))
+        return X.map_blocks(func, dtype=dtype, chunks=(X.chunks[0], (width,)), token=method,
+                            meta=np.empty((0, 0), dtype=dtype))
+
+    @available_if(_estimator_has("predict"))
+    def predict(self, X):
+        """Predict with ``estimator_``: lazy (a dask array) on dask input, eager otherwise."""
+        return self._lazy("predict", X)
+
+    @available_if(_estimator_has("predict_proba"))
+    def predict_proba(self, X):
+        """Class probabilities, one column per ``classes_``; lazy on dask input."""
+        return self._lazy("predict_proba", X)
+
+    @available_if(_estimator_has("predict_log_proba"))
+    def predict_log_proba(self, X):
+        """Log class probabilities; lazy on dask input."""
+        return self._lazy("predict_log_proba", X)
+
+    @available_if(_estimator_has("decision_function"))
+    def decision_function(self, X):
+        """Decision function of ``estimator_``; lazy on dask input."""
+        return self._lazy("decision_function", X)
+
+    @available_if(_estimator_has("transform"))
+    def transform(self, X):
+        """Transform with ``estimator_``; lazy on dask input."""
+        return self._lazy("transform", X)
+
+    @available_if(_estimator_has("transform"))
+    def fit_transform(self, X, y=None, **fit_params):
+        """Fit, then transform X (lazily on dask input)."""
+        return self.fit(X, y, **fit_params).transform(X)
+
+    @available_if(_estimator_has("get_feature_names_out"))
+    def get_feature_names_out(self, input_features=None):
+        """Output feature names of ``estimator_``."""
+        check_is_fitted(self)
+        return self.estimator_.get_feature_names_out(input_features)
+
+    @available_if(_estimator_has("score"))
+    def score(self, X, y=None, sample_weight=None):
+        """Score on X: accuracy for classifiers and R^2 for regressors over every row; otherwise the
+        estimator's ``score`` summed over blocks (clusterers) or averaged by rows.
+
+        Computed in one parallel pass on dask input; eager ``estimator_.score`` otherwise.
+        """
+        check_is_fitted(self)
+        if not is_dask_collection(X):
+            X = validate_data(self, X, reset=False, dtype=None, ensure_all_finite=False)
+            kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
+            return self.estimator_.score(X, y, **kwargs)
+        from ._dask_scores import dask_score
+
+        X = as_dask_array(X)
+        y = None if y is None else align_to(X, y, name="y")
+        w = None if sample_weight is None else align_to(X, sample_weight, name="sample_weight")
+        if is_classifier(self) or is_regressor(self):
+            return dask_score(self.predict(X), y, w, kind="accuracy" if is_classifier(self) else "r2")
+        blocks = X.map_blocks(
+            guarded(partial(_score_rows, self.estimator_)), dtype=np.float64, drop_axis=1,
+            chunks=((1,) * X.numblocks[0],), meta=np.empty((0,), np.float64),
+        ).compute()
+        if get_tags(self.estimator_).estimator_type == "clusterer":
+            return float(blocks.sum())
+        return float(blocks.sum() / X.shape[0])
+
+
+def _score_rows(estimator, block):
+    """Per-block score times rows (so a sum over blocks gives a row-weighted total)."""
+    if block.shape[0] == 0:
+        return np.zeros(1)
+    score = estimator.score(block)
+    if get_tags(estimator).estimator_type == "clusterer":
+        return np.array([score])
+    return np.array([score * block.shape[0]])
+
+
+def _as_column(v, X, name="y"):
+    """An in-memory y or sample_weight as a numpy array with one entry per row of X."""
+    v = np.asarray(v.to_numpy() if hasattr(v, "to_numpy") else v)
+    if v.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"X has {X.shape[0]} rows but {name} has {v.shape[0]}; they must have one entry per row."
+        )
+    return v
+
+
+def _where(stream, index):
+    start, stop = stream.rows(index)
+    return f"block {index} (rows {start}-{stop})"
+
+
+def _as_float(value):
+    return None if value is None else float(value)

@@ -1,0 +1,339 @@
+"""Incremental against partial_fit called by hand on the same blocks, in the same order."""
+
+import warnings
+
+import dask
+import dask.array as da
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.cluster import MiniBatchKMeans
+from sklearn.decomposition import IncrementalPCA
+from sklearn.linear_model import PassiveAggressiveClassifier, Perceptron, SGDClassifier, SGDRegressor
+from sklearn.naive_bayes import MultinomialNB
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+from outofcore import Incremental
+
+CHUNKINGS = {
+    "even": 500,
+    "uneven": ((1, 700, 299, 1000),),
+    "one-row-blocks-and-empty": ((1, 1, 0, 998, 1000),),
+    "larger-than-data": 5000,
+}
+
+
+def _learned(est):
+    for attr in ("coef_", "coefs_", "cluster_centers_", "components_", "feature_log_prob_"):
+        if hasattr(est, attr):
+            value = getattr(est, attr)
+            return value if not isinstance(value, list) else np.concatenate([v.ravel() for v in value])
+    raise AssertionError(f"{type(est).__name__} has no learned array")
+
+
+def _by_hand(estimator, blocks, classes=None, sample_weight_blocks=None):
+    est = clone(estimator)
+    for i, (Xb, yb) in enumerate(blocks):
+        if Xb.shape[0] == 0:
+            continue
+        kwargs = {} if classes is None else {"classes": classes}
+        if sample_weight_blocks is not None:
+            kwargs["sample_weight"] = sample_weight_blocks[i]
+        est.partial_fit(Xb, yb, **kwargs)
+    return est
+
+
+def _standardized(data):
+    X, y = data
+    return (X - X.mean(axis=0)) / X.std(axis=0), y
+
+
+def _blocks(X, y, chunks):
+    Xd = da.from_array(X, chunks=(chunks if isinstance(chunks, int) else chunks[0], -1))
+    bounds = np.cumsum((0,) + Xd.chunks[0])
+    return Xd, [(X[a:b], None if y is None else y[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+SUPERVISED = [
+    SGDClassifier(random_state=0),
+    Perceptron(random_state=0),
+    SGDClassifier(loss="hinge", penalty=None, learning_rate="pa1", eta0=1.0, random_state=0),
+    MLPClassifier(hidden_layer_sizes=(7,), random_state=0),
+    MultinomialNB(),
+]
+
+
+@pytest.mark.parametrize("chunks", CHUNKINGS.values(), ids=CHUNKINGS.keys())
+@pytest.mark.parametrize("estimator", SUPERVISED, ids=lambda e: type(e).__name__)
+def test_one_epoch_in_order_equals_partial_fit_by_hand(classification_data, estimator, chunks):
+    """One unshuffled epoch learns exactly what partial_fit over the same blocks learns by hand."""
+    X, y = classification_data
+    if isinstance(estimator, MultinomialNB):
+        X = X - X.min(axis=0)
+    Xd, blocks = _blocks(X, y, chunks)
+    yd = da.from_array(y, chunks=Xd.chunks[0])
+    model = Incremental(estimator, shuffle_blocks=False, shuffle_rows=False).fit(Xd, yd)
+    expected = _by_hand(estimator, blocks, classes=np.unique(y))
+    assert_allclose(_learned(model.estimator_), _learned(expected), rtol=1e-12)
+    assert_array_equal(model.classes_, np.unique(y))
+    assert_array_equal(model.predict(Xd).compute(), expected.predict(X))
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [SGDRegressor(random_state=0), MLPRegressor(hidden_layer_sizes=(5,), random_state=0)],
+    ids=lambda e: type(e).__name__,
+)
+def test_regressors_equal_partial_fit_by_hand(regression_data, estimator):
+    """Regressors and their lazy predictions match the hand loop."""
+    X, y = regression_data
+    Xd, blocks = _blocks(X, y, 300)
+    model = Incremental(estimator, shuffle_blocks=False, shuffle_rows=False).fit(
+        Xd, da.from_array(y, chunks=300))
+    expected = _by_hand(estimator, blocks)
+    assert_allclose(_learned(model.estimator_), _learned(expected), rtol=1e-12)
+    assert_allclose(model.predict(Xd).compute(), expected.predict(X), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [MiniBatchKMeans(n_clusters=4, n_init=1, random_state=0), IncrementalPCA(n_components=3)],
+    ids=lambda e: type(e).__name__,
+)
+def test_unsupervised_equal_partial_fit_by_hand(classification_data, estimator):
+    """Clusterers and transformers fold without y and transform lazily like the hand loop."""
+    X, _ = classification_data
+    Xd, blocks = _blocks(X, None, 400)
+    model = Incremental(estimator, shuffle_blocks=False, shuffle_rows=False).fit(Xd)
+    expected = _by_hand(estimator, blocks)
+    assert_allclose(_learned(model.estimator_), _learned(expected), rtol=1e-6)
+    out = model.transform(Xd)
+    assert isinstance(out, da.Array)
+    assert_allclose(out.compute(), expected.transform(X), rtol=1e-4, atol=1e-4)
+    assert out.dtype == expected.transform(X[:5]).dtype
+
+
+def test_passive_aggressive_still_supported(classification_data):
+    """The deprecated PassiveAggressiveClassifier folds like its hand loop while sklearn has it."""
+    X, y = classification_data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        estimator = PassiveAggressiveClassifier(random_state=0)
+        Xd, blocks = _blocks(X, y, 500)
+        model = Incremental(estimator, shuffle_blocks=False, shuffle_rows=False).fit(
+            Xd, da.from_array(y, chunks=500))
+        expected = _by_hand(estimator, blocks, classes=np.unique(y))
+    assert_allclose(model.estimator_.coef_, expected.coef_, rtol=1e-12)
+
+
+def test_shuffled_epochs_follow_the_documented_draws(classification_data):
+    """With shuffling, the fold equals a hand loop replaying the random_state's block and row draws."""
+    X, y = classification_data
+    Xd, blocks = _blocks(X, y, 300)
+    model = Incremental(SGDClassifier(random_state=0), epochs=3, random_state=7).fit(
+        Xd, da.from_array(y, chunks=300))
+    rng = np.random.RandomState(7)
+    est = clone(SGDClassifier(random_state=0))
+    for _ in range(3):
+        order = rng.permutation(len(blocks))
+        seeds = rng.randint(np.iinfo(np.int32).max, size=len(order))
+        for index, seed in zip(order, seeds):
+            Xb, yb = blocks[index]
+            perm = np.random.default_rng(int(seed)).permutation(len(yb))
+            est.partial_fit(Xb[perm], yb[perm], classes=np.unique(y))
+    assert_allclose(model.estimator_.coef_, est.coef_, rtol=1e-12)
+    assert model.n_epochs_ == 3 and model.n_samples_seen_ == 3 * len(y)
+
+
+def test_same_random_state_same_model_and_different_state_differs(classification_data):
+    """Equal random_state gives identical models; another random_state gives another model."""
+    X, y = classification_data
+    Xd, yd = da.from_array(X, chunks=250), da.from_array(y, chunks=250)
+    fit = lambda rs: Incremental(SGDClassifier(random_state=0), epochs=2, random_state=rs).fit(Xd, yd)
+    a, b, c = fit(3), fit(3), fit(4)
+    assert_array_equal(a.estimator_.coef_, b.estimator_.coef_)
+    assert not np.allclose(a.estimator_.coef_, c.estimator_.coef_)
+
+
+def test_partial_fit_continues_training(classification_data):
+    """Two partial_fit calls equal one hand loop over both data sets."""
+    X, y = classification_data
+    first, second = slice(0, 1000), slice(1000, None)
+    model = Incremental(SGDClassifier(random_state=0), shuffle_blocks=False, shuffle_rows=False,
+                        classes=np.unique(y))
+    model.partial_fit(da.from_array(X[first], chunks=500), da.from_array(y[first], chunks=500))
+    model.partial_fit(da.from_array(X[second], chunks=500), da.from_array(y[second], chunks=500))
+    expected = _by_hand(SGDClassifier(random_state=0), _blocks(X, y, 500)[1], classes=np.unique(y))
+    assert_allclose(model.estimator_.coef_, expected.coef_, rtol=1e-12)
+    assert model.n_samples_seen_ == len(y)
+
+
+def test_sample_weight_is_chunked_alongside_x(classification_data):
+    """sample_weight chunked differently from X is realigned to X's blocks before partial_fit."""
+    X, y = classification_data
+    w = np.random.default_rng(1).uniform(0.1, 2.0, size=len(y))
+    Xd, blocks = _blocks(X, y, 400)
+    model = Incremental(SGDClassifier(random_state=0), shuffle_blocks=False, shuffle_rows=False).fit(
+        Xd, da.from_array(y, chunks=400), sample_weight=da.from_array(w, chunks=333))
+    w_blocks = [w[i * 400:(i + 1) * 400] for i in range(len(blocks))]
+    expected = _by_hand(SGDClassifier(random_state=0), blocks, np.unique(y), w_blocks)
+    assert_allclose(model.estimator_.coef_, expected.coef_, rtol=1e-12)
+
+
+def test_dask_dataframe_numpy_and_pandas_inputs_agree(classification_data):
+    """A dask DataFrame, a pandas DataFrame and numpy give the same model; names are recorded."""
+    X, y = classification_data
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    ddf = dd.from_pandas(frame, npartitions=1)
+    kwargs = dict(shuffle_blocks=False, shuffle_rows=False)
+    from_dask = Incremental(SGDClassifier(random_state=0), **kwargs).fit(
+        ddf, dd.from_pandas(pd.Series(y), npartitions=1))
+    from_pandas = Incremental(SGDClassifier(random_state=0), **kwargs).fit(frame, y)
+    from_numpy = Incremental(SGDClassifier(random_state=0), **kwargs).fit(X, y)
+    assert_allclose(from_dask.estimator_.coef_, from_numpy.estimator_.coef_, rtol=1e-12)
+    assert_allclose(from_pandas.estimator_.coef_, from_numpy.estimator_.coef_, rtol=1e-12)
+    assert list(from_dask.feature_names_in_) == list(frame.columns)
+    assert list(from_pandas.feature_names_in_) == list(frame.columns)
+    assert not hasattr(from_numpy, "feature_names_in_")
+    assert_array_equal(from_dask.predict(ddf).compute(), from_numpy.predict(X))
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "predict_log_proba",
+                                    "decision_function"])
+def test_lazy_methods_declare_the_dtype_and_shape_they_compute(classification_data, method):
+    """Lazy outputs are dask arrays whose declared dtype/shape equal the computed ones and sklearn's."""
+    X, y = _standardized(classification_data)
+    Xd = da.from_array(X, chunks=700)
+    model = Incremental(SGDClassifier(loss="log_loss", alpha=0.01, random_state=0), random_state=0).fit(
+        Xd, da.from_array(y, chunks=700))
+    lazy = getattr(model, method)(Xd)
+    eager = getattr(model.estimator_, method)(X)
+    computed = lazy.compute()
+    assert isinstance(lazy, da.Array)
+    assert lazy.dtype == computed.dtype == eager.dtype
+    assert lazy.shape == computed.shape == eager.shape
+    assert_allclose(computed, eager, rtol=1e-6)
+
+
+@pytest.mark.parametrize("estimator,kind", [(SGDClassifier(random_state=0), "classification"),
+                                            (SGDRegressor(random_state=0), "regression")])
+def test_score_over_all_rows_equals_sklearn(classification_data, regression_data, estimator, kind):
+    """score on dask blocks equals the estimator's score on the whole data (accuracy / R^2)."""
+    X, y = _standardized(classification_data if kind == "classification" else regression_data)
+    Xd, yd = da.from_array(X, chunks=(333, -1)), da.from_array(y, chunks=333)
+    model = Incremental(estimator, random_state=0).fit(Xd, yd)
+    assert_allclose(model.score(Xd, yd), model.estimator_.score(X, y), rtol=1e-10)
+
+
+def test_classes_are_found_once_and_unknown_labels_are_named(classification_data):
+    """Labels are discovered from y; with classes= given, an unseen label is reported with its block."""
+    X, y = classification_data
+    Xd, yd = da.from_array(X, chunks=500), da.from_array(y, chunks=500)
+    assert_array_equal(Incremental(SGDClassifier()).fit(Xd, yd).classes_, [0, 1, 2])
+    with pytest.raises(ValueError, match=r"label 2 in block \d+ \(rows \d+-\d+\), which is not in "
+                                         r"classes=\[0, 1\]"):
+        Incremental(SGDClassifier(), classes=[0, 1]).fit(Xd, yd)
+
+
+def test_string_labels(classification_data):
+    """Object-dtype string labels are found, learned and predicted with their own dtype."""
+    X, y = classification_data
+    labels = np.array(["cat", "dog", "eel"], dtype=object)[y]
+    Xd, yd = da.from_array(X, chunks=500), da.from_array(labels, chunks=500)
+    model = Incremental(SGDClassifier(random_state=0), random_state=0).fit(Xd, yd)
+    assert_array_equal(model.classes_, ["cat", "dog", "eel"])
+    pred = model.predict(Xd)
+    eager = model.estimator_.predict(X)
+    assert pred.dtype == eager.dtype
+    assert_array_equal(pred.compute(), eager)
+    assert set(eager) <= {"cat", "dog", "eel"}
+
+
+def test_nan_in_a_block_names_block_row_and_column(classification_data):
+    """A NaN deep inside the data stops the fit with its block, row and column."""
+    X, y = classification_data
+    X = X.copy()
+    X[1234, 3] = np.nan
+    Xd, yd = da.from_array(X, chunks=500), da.from_array(y, chunks=500)
+    with pytest.raises(ValueError, match=r"nan in block 2 \(rows 1000-1500\), column 3, row 234"):
+        Incremental(SGDClassifier(), shuffle_blocks=False, shuffle_rows=False).fit(Xd, yd)
+
+
+def test_x_and_y_of_different_lengths(classification_data):
+    """Mismatched X and y lengths are refused before any block is read, naming both lengths."""
+    X, y = classification_data
+    with pytest.raises(ValueError, match="X has 2000 rows but y has 1999"):
+        Incremental(SGDClassifier()).fit(da.from_array(X, chunks=500), da.from_array(y[:-1], 500))
+
+
+def test_wrong_feature_count_at_predict(classification_data):
+    """Predicting on a different number of features says how many were expected."""
+    X, y = classification_data
+    model = Incremental(SGDClassifier()).fit(da.from_array(X, chunks=500), y)
+    with pytest.raises(ValueError, match="X has 4 features, but Incremental is expecting 5"):
+        model.predict(da.from_array(X[:, :4], chunks=500))
+
+
+def test_early_stopping_stops_and_records_history(classification_data):
+    """Early stopping halts once the validation score stalls and records each epoch."""
+    X, y = classification_data
+    Xd, yd = da.from_array(X, chunks=200), da.from_array(y, chunks=200)
+    model = Incremental(SGDClassifier(random_state=0), epochs=50, early_stopping=True,
+                        n_iter_no_change=2, tol=0.5, random_state=0).fit(Xd, yd)
+    # tol=0.5 is unreachable after the first epoch, so exactly 1 + n_iter_no_change epochs run.
+    assert model.n_epochs_ == 3
+    assert [h["epoch"] for h in model.history_] == [1, 2, 3]
+    assert all(0 <= h["score"] <= 1 and h["seconds"] > 0 for h in model.history_)
+    valid_rows = sum(Xd.chunks[0][i] for i in model._valid_blocks)
+    assert model.history_[-1]["rows"] == 3 * (len(y) - valid_rows)
+
+
+def test_early_stopping_with_one_block_explains_itself(classification_data):
+    """Early stopping on a single block says why and how to split the data."""
+    X, y = classification_data
+    with pytest.raises(ValueError, match=r"non-empty block\(s\)"):
+        Incremental(SGDClassifier(), early_stopping=True).fit(X, y)
+
+
+def test_estimator_without_partial_fit_is_refused():
+    """Wrapping an estimator without partial_fit fails with a pointer to the ones that work."""
+    from sklearn.linear_model import LogisticRegression
+
+    with pytest.raises(TypeError, match="LogisticRegression has no partial_fit"):
+        Incremental(LogisticRegression()).fit(np.ones((4, 2)), [0, 1, 0, 1])
+
+
+def test_fit_reads_each_block_once_per_epoch(classification_data):
+    """The fold computes each block of X and y together, once per epoch (no extra passes)."""
+    X, y = classification_data
+    reads = []
+
+    def load(block, block_info=None):
+        reads.append(block_info[0]["chunk-location"][0])
+        return block
+
+    Xd = da.from_array(X, chunks=(500, -1)).map_blocks(load, dtype=X.dtype)
+    yd = da.from_array(y, chunks=500)
+    Incremental(SGDClassifier(), epochs=2, classes=[0, 1, 2], random_state=0).fit(Xd, yd)
+    assert sorted(reads) == sorted(list(range(4)) * 2)
+
+
+def test_memory_stays_within_a_block(classification_data):
+    """No task of a fit produces more rows than one block: the data set is never materialised."""
+    from dask.callbacks import Callback
+
+    X, y = classification_data
+    largest = []
+
+    class Watch(Callback):
+        def _posttask(self, key, result, dsk, state, worker_id):
+            if hasattr(result, "shape") and len(result.shape):
+                largest.append(result.shape[0])
+
+    with Watch(), dask.config.set(scheduler="threads"):
+        Incremental(SGDClassifier(), epochs=2, random_state=0).fit(
+            da.from_array(X, chunks=250), da.from_array(y, chunks=250))
+    assert largest and max(largest) <= 250
