@@ -9,8 +9,6 @@ import inspect
 import numpy as np
 from sklearn.utils import get_tags
 
-from .threads import thread_guard
-
 _FLOAT_ATTRIBUTES = ("coef_", "coefs_", "cluster_centers_", "components_", "feature_log_prob_")
 
 
@@ -78,8 +76,7 @@ def partial_fit_block(estimator, Xb, yb, wb, *, seed, where, classes, shuffle_ro
         kwargs["classes"] = classes
     if wb is not None:
         kwargs["sample_weight"] = wb
-    with thread_guard():
-        estimator.partial_fit(Xb, yb, **kwargs)
+    estimator.partial_fit(Xb, yb, **kwargs)
     return estimator
 
 

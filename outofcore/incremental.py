@@ -21,7 +21,7 @@ from ._fold import (
     score_block,
 )
 from .blocks import BlockStream
-from .threads import guarded
+from .threads import guarded, thread_guard
 
 
 def _estimator_has(attr):
@@ -168,11 +168,13 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         """
         for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
             delattr(self, attr)
-        return self._fold(X, y, sample_weight, fit_params, epochs=self.epochs)
+        with thread_guard():
+            return self._fold(X, y, sample_weight, fit_params, epochs=self.epochs)
 
     def partial_fit(self, X, y=None, sample_weight=None, **fit_params):
         """Continue training with one pass over the blocks of X (a fresh clone on the first call)."""
-        return self._fold(X, y, sample_weight, fit_params, epochs=1)
+        with thread_guard():
+            return self._fold(X, y, sample_weight, fit_params, epochs=1)
 
     def _fold(self, X, y, sample_weight, fit_params, *, epochs):
         first_call = not hasattr(self, "estimator_")
