@@ -21,6 +21,7 @@ from ._fold import (
     score_block,
 )
 from .blocks import BlockStream
+from .progress import RowProgress
 from .threads import guarded, thread_guard
 
 
@@ -73,6 +74,11 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         ``score`` when None. The score of several blocks is their row-weighted mean.
     prefetch : int, default=1
         Blocks computed ahead while ``partial_fit`` runs on the current one.
+    verbose : bool or "auto", default=False
+        Show a progress bar (rows/s, ETA) on stderr; "auto" shows it only on a terminal.
+    callback : callable, default=None
+        Called after every block with a dict: ``rows`` (seen in this fit), ``total``, ``seconds``,
+        ``epoch`` and ``block``. Use it to log or draw progress.
 
     Attributes
     ----------
@@ -119,6 +125,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         tol=1e-4,
         scoring=None,
         prefetch=1,
+        verbose=False,
+        callback=None,
     ):
         self.estimator = estimator
         self.epochs = epochs
@@ -132,6 +140,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         self.tol = tol
         self.scoring = scoring
         self.prefetch = prefetch
+        self.verbose = verbose
+        self.callback = callback
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -218,6 +228,13 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             check_labels=self.classes is not None,
             names=getattr(self, "feature_names_in_", None),
         )
+        rows_per_epoch = int(sum(stream.row_chunks[i] for i in train))
+        with RowProgress(rows_per_epoch * epochs, f"fit {type(self.estimator).__name__}",
+                         verbose=self.verbose, callback=self.callback) as progress:
+            self._epochs(stream, train, valid, step, rng, epochs, progress)
+        return self
+
+    def _epochs(self, stream, train, valid, step, rng, epochs, progress):
         best, stale = -np.inf, 0
         for _ in range(epochs):
             start = time.perf_counter()
@@ -230,6 +247,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 self.estimator_ = step(self.estimator_, Xb, yb, wb, seed=int(seed), where=where)
                 self.n_blocks_seen_ += 1
                 self.n_samples_seen_ += Xb.shape[0]
+                progress.update(Xb.shape[0], epoch=self.n_epochs_ + 1, block=int(index))
             self.n_epochs_ += 1
             score = self._validation_score(stream, valid) if valid else None
             self.history_.append(
@@ -248,7 +266,6 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                     stale += 1
                 if stale >= self.n_iter_no_change:
                     break
-        return self
 
     def _validate_params_here(self, epochs):
         for name, value, low in [("epochs", epochs, 1), ("prefetch", self.prefetch, 0),

@@ -337,3 +337,16 @@ def test_memory_stays_within_a_block(classification_data):
         Incremental(SGDClassifier(), epochs=2, random_state=0).fit(
             da.from_array(X, chunks=250), da.from_array(y, chunks=250))
     assert largest and max(largest) <= 250
+
+
+def test_callback_reports_every_block_and_verbose_bar_goes_to_stderr(classification_data, capsys):
+    """The callback sees each block with cumulative rows; verbose=True draws a bar on stderr."""
+    X, y = classification_data
+    seen = []
+    Incremental(SGDClassifier(), epochs=2, random_state=0, verbose=True, callback=seen.append).fit(
+        da.from_array(X, chunks=500), da.from_array(y, chunks=500))
+    assert [s["rows"] for s in seen] == [500 * k for k in range(1, 9)]
+    assert {s["epoch"] for s in seen} == {1, 2} and all(s["total"] == 4000 for s in seen)
+    assert sorted(s["block"] for s in seen) == [0, 0, 1, 1, 2, 2, 3, 3]
+    err = capsys.readouterr().err
+    assert "fit SGDClassifier" in err and "4.00k/4.00k" in err
