@@ -1,0 +1,283 @@
+"""A model's outputs for parquet files, written to parquet: one output part per input part.
+
+Each input part is one dask task (run by the current dask scheduler, so parts are predicted in
+parallel) that streams the part row group by row group, in slices of at most ``block_rows`` rows,
+feeds the model, and appends the rows to a ``pyarrow.parquet.ParquetWriter``: memory stays bounded
+by a slice per task. Everything is written beside ``dest`` first and renamed into place only when
+every part succeeded, so a failure never leaves a half-written ``dest``.
+"""
+
+import os
+import posixpath
+import secrets
+from dataclasses import dataclass
+
+import dask
+import fsspec
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sklearn.base import BaseEstimator
+
+from outofcore.io import (
+    DEFAULT_BLOCK_ROWS,
+    _check_args,
+    _check_parts,
+    _discard,
+    _display,
+    _list_files,
+    _matrix,
+    _parquet_footer,
+    _publish,
+    _refuse_existing,
+    _temp_sibling,
+)
+
+_METHODS = ("predict", "predict_proba", "decision_function", "transform")
+_PREFIX = {"predict": "prediction", "predict_proba": "proba", "decision_function": "decision",
+           "transform": "component"}
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What every part task shares."""
+
+    method: str
+    features: tuple
+    keep: tuple
+    dtype: np.dtype
+    check_finite: bool
+    block_rows: int
+    as_frame: bool
+    names_out: object  # transform's get_feature_names_out(), when the model has it
+    src_fs: object
+    dest_fs: object
+
+
+def _output_names(model, job, width):
+    """Column names for a model output with ``width`` columns (None for a 1-D output)."""
+    prefix = _PREFIX[job.method]
+    if width is None:
+        return [prefix]
+    labels = job.names_out if job.method == "transform" else getattr(model, "classes_", None)
+    if job.method == "predict" or labels is None or len(labels) != width:
+        return [f"{prefix}_{i}" for i in range(width)]
+    return [str(c) if job.method == "transform" else f"{prefix}_{c}" for c in labels]
+
+
+def _predict_table(model, job, table, display, where):
+    X = _matrix(table, job.features, job.dtype, job.check_finite, where)
+    if job.as_frame:
+        X = pd.DataFrame(X, columns=list(job.features), copy=False)
+    out = getattr(model, job.method)(X)
+    out = np.asarray(out.toarray() if hasattr(out, "toarray") else out)
+    if out.ndim not in (1, 2) or len(out) != table.num_rows:
+        raise ValueError(
+            f"{type(model).__name__}.{job.method} returned shape {out.shape} for "
+            f"{table.num_rows} rows of {display}; predict_to_parquet writes 1-D or 2-D outputs "
+            f"with one row per input row"
+        )
+    names = _output_names(model, job, None if out.ndim == 1 else out.shape[1])
+    clash = sorted(set(names) & set(job.keep))
+    if clash:
+        raise ValueError(f"keep columns {clash} clash with the output columns; rename them first")
+    arrays = [table.column(k) for k in job.keep]
+    arrays += [pa.array(out)] if out.ndim == 1 else [pa.array(col) for col in out.T]
+    return pa.table(arrays, names=list(job.keep) + names)
+
+
+def _dictionary_columns(schema):
+    # Dictionary encoding pays off for labels and strings; on unique floats and ids pyarrow tries
+    # it and falls back, 8x slower (250k rows x 22 columns: 0.46 s against 0.05 s).
+    return [f.name for f in schema
+            if not (pa.types.is_floating(f.type) or pa.types.is_integer(f.type))
+            or f.name == "prediction"]
+
+
+def _batches(pf, rg, job, columns, display):
+    """Record batches of one row group; read errors name the file and row group."""
+    reader = pf.iter_batches(job.block_rows, row_groups=[rg], columns=columns)
+    while True:
+        try:
+            batch = next(reader)
+        except StopIteration:
+            return
+        except (pa.ArrowException, OSError) as e:
+            raise ValueError(
+                f"cannot read row group {rg} of {display}: {e}. The file is truncated or "
+                f"corrupt; rewrite it or move it out of the data set"
+            ) from e
+        yield batch
+
+
+def _predict_part(model, job, path, display, out_path):
+    """Write the outputs of one input part: their schema, or None for a part without rows."""
+    columns = list(dict.fromkeys(job.keep + job.features))
+    writer = None
+    with job.src_fs.open(path, "rb") as src, job.dest_fs.open(out_path, "wb") as sink:
+        try:
+            pf, first = pq.ParquetFile(src), 0
+            for rg in range(pf.metadata.num_row_groups):
+                for batch in _batches(pf, rg, job, columns, display):
+                    if not batch.num_rows:
+                        continue
+
+                    def where(r, first=first, rg=rg):
+                        return f"row {first + r} of {display} (row group {rg})"
+
+                    table = pa.Table.from_batches([batch])
+                    table = _predict_table(model, job, table, display, where)
+                    if writer is None:
+                        dictionary = _dictionary_columns(table.schema)
+                        writer = pq.ParquetWriter(sink, table.schema, use_dictionary=dictionary)
+                    writer.write_table(table.cast(writer.schema))
+                    first += batch.num_rows
+        finally:
+            if writer is not None:
+                writer.close()
+    return None if writer is None else writer.schema
+
+
+def _schema_without_rows(model, job, schema0, source):
+    """Output schema when no part has rows, from the model's classes or output names."""
+    classes = getattr(model, "classes_", None)
+    if job.method == "predict":
+        kind = pa.float64() if classes is None else (
+            pa.string() if np.asarray(classes).dtype.kind in "OU" else
+            pa.from_numpy_dtype(np.asarray(classes).dtype))
+        outputs = [("prediction", kind)]
+    elif job.method == "transform" and job.names_out is not None:
+        outputs = [(str(c), pa.float64()) for c in job.names_out]
+    elif job.method == "decision_function" and classes is not None and len(classes) == 2:
+        outputs = [("decision", pa.float64())]
+    elif classes is not None and job.method != "transform":
+        outputs = [(n, pa.float64()) for n in _output_names(model, job, len(classes))]
+    else:
+        raise ValueError(
+            f"{source!r} has no rows, and the columns {type(model).__name__}.{job.method} would "
+            f"write cannot be known without rows"
+        )
+    return pa.schema([schema0.field(k) for k in job.keep] + outputs)
+
+
+def _model_feature_names(model):
+    names = getattr(model, "feature_names_in_", None)
+    return None if names is None else [str(n) for n in names]
+
+
+def predict_to_parquet(model, source, dest, *, method="predict", columns=None, keep=None,
+                       overwrite=False, dtype="float32", block_rows=DEFAULT_BLOCK_ROWS,
+                       check_finite=True, device=None, storage_options=None):
+    """Write ``model.<method>`` of parquet rows to parquet, part by part, rows in input order.
+
+    Parameters
+    ----------
+    model : object
+        Anything with ``predict`` / ``predict_proba`` / ``decision_function`` / ``transform`` on
+        2-D arrays: a fitted scikit-learn estimator or pipeline, or a compiled pipeline.
+        scikit-learn estimators fitted with feature names get a DataFrame with those names;
+        everything else gets the numpy block.
+    source : str or path-like
+        A parquet file, folder, glob or fsspec URL, as in :func:`outofcore.read_parquet`.
+    dest : str or path-like
+        A file when ``source`` is one file; otherwise a folder holding one part per input part,
+        under the same relative names.
+    method : {"predict", "predict_proba", "decision_function", "transform"}
+    columns : list of str, optional
+        Feature columns fed to the model. Default: the model's ``feature_names_in_`` when it has
+        them, else every column but ``keep``.
+    keep : list of str, optional
+        Columns (ids) copied through, written first.
+    overwrite : bool
+        Replace an existing ``dest``; without it an existing ``dest`` is an error.
+    dtype, block_rows, check_finite, storage_options
+        As in :func:`outofcore.read_parquet`; at most ``block_rows`` rows are predicted at once.
+    device : str or torch.device, optional
+        Move a compiled model there first (``model.to(device)``).
+
+    Returns
+    -------
+    str
+        ``dest``. Its columns: ``keep``, then ``prediction`` (``prediction_<i>`` for several
+        outputs), ``proba_<class>``, ``decision`` or ``decision_<class>``, or for ``transform`` the
+        model's ``get_feature_names_out()`` (else ``component_<i>``).
+
+    Examples
+    --------
+    >>> predict_to_parquet(pipe, "data/test.parquet", "out/pred.parquet",
+    ...                    keep=["id"], method="predict_proba")          # doctest: +SKIP
+    'out/pred.parquet'
+    """
+    if method not in _METHODS:
+        raise ValueError(f"method={method!r} is not one of {list(_METHODS)}")
+    if not callable(getattr(model, method, None)):
+        raise TypeError(f"{type(model).__name__} has no {method}(); pick another method=")
+    if device is not None:
+        if not callable(getattr(model, "to", None)):
+            raise TypeError(
+                f"device={device!r} needs a compiled model with .to(device); "
+                f"{type(model).__name__} has none (compile it with outofcore.compile_pipeline, or "
+                f"leave device=None)"
+            )
+        moved = model.to(device)
+        model = model if moved is None else moved
+    dtype = _check_args(dtype, block_rows)
+    keep = [keep] if isinstance(keep, str) else list(keep or [])
+    src_fs, files, single = _list_files(source, "parquet", storage_options)
+    dest_fs, dest_path = fsspec.core.url_to_fs(os.fspath(dest), **(storage_options or {}))
+    _refuse_existing(dest_fs, dest_path, overwrite)
+
+    displays = [_display(src_fs, p) for p in files]
+    schemas = [_parquet_footer(src_fs, p, d)[1] for p, d in zip(files, displays, strict=True)]
+    for d, schema in zip(displays, schemas, strict=True):
+        missing = [k for k in keep if k not in schema.names]
+        if missing:
+            raise ValueError(
+                f"keep column(s) {missing} not found in {d}; available columns: {schema.names}")
+    fitted_names = _model_feature_names(model)
+    if columns is None:
+        columns = fitted_names
+    features, _ = _check_parts(list(zip(displays, schemas, strict=True)), None, columns, keep)
+    n_in = getattr(model, "n_features_in_", None)
+    if n_in is not None and n_in != len(features):
+        raise ValueError(
+            f"{type(model).__name__} was fitted on {n_in} features but {len(features)} columns "
+            f"{features} were selected from {displays[0]}; pass columns=[...]"
+        )
+    names_out = None
+    if method == "transform" and hasattr(model, "get_feature_names_out"):
+        try:
+            names_out = tuple(str(n) for n in model.get_feature_names_out())
+        except (AttributeError, ValueError):  # a step without output names, or not fitted
+            names_out = None
+    as_frame = isinstance(model, BaseEstimator) and fitted_names == features
+    job = _Job(method, tuple(features), tuple(keep), dtype, check_finite, block_rows, as_frame,
+               names_out, src_fs, dest_fs)
+
+    tmp = _temp_sibling(dest_fs, dest_path)
+    try:
+        if single:
+            outs = [tmp]
+        else:
+            root = posixpath.commonpath([posixpath.dirname(p) for p in files])
+            outs = [posixpath.join(tmp, posixpath.relpath(p, root)) for p in files]
+            for out in outs:
+                dest_fs.makedirs(posixpath.dirname(out), exist_ok=True)
+        # The model is put in the graph once under a fixed name: hashing a large model is slow.
+        model_task = dask.delayed(model, name=f"model-{secrets.token_hex(8)}", traverse=False)
+        tasks = [dask.delayed(_predict_part, pure=False)(model_task, job, p, d, out)
+                 for p, d, out in zip(files, displays, outs, strict=True)]
+        written = dask.compute(*tasks)
+        template = next((s for s in written if s is not None), None)
+        if template is None:
+            template = _schema_without_rows(model, job, schemas[0], os.fspath(source))
+        for schema, out in zip(written, outs, strict=True):
+            if schema is None:
+                with dest_fs.open(out, "wb") as sink:
+                    pq.write_table(template.empty_table(), sink)
+        _publish(dest_fs, tmp, dest_path, overwrite)
+    except BaseException:
+        _discard(dest_fs, tmp)
+        raise
+    return os.fspath(dest)

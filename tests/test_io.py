@@ -1,0 +1,321 @@
+"""read_parquet / read_csv: values, order and chunks equal to pandas on the same files; errors."""
+
+import uuid
+
+import dask
+import fsspec
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from numpy.testing import assert_array_equal
+
+from outofcore import io as oio
+from outofcore import read_csv, read_parquet
+from outofcore._arrays import feature_names
+
+
+def _frame(rng, n, first_id=0, k=4):
+    """n rows: an int64 id, k float64 features on different scales, an int64 target."""
+    X = rng.normal(size=(n, k)) * np.logspace(-2, 3, k) + np.arange(k) * 10
+    df = pd.DataFrame(X, columns=[f"f{j}" for j in range(k)])
+    df.insert(0, "id", np.arange(first_id, first_id + n, dtype=np.int64))
+    df["target"] = rng.integers(0, 3, n).astype(np.int64)
+    return df
+
+
+def _write_parts(folder, frames, row_group_size=50, fs=None):
+    """Write part-0.parquet ... part-<n>.parquet (natural order is not lexicographic past 10)."""
+    fs = fs or fsspec.filesystem("file")
+    fs.makedirs(folder, exist_ok=True)
+    for i, df in enumerate(frames):
+        with fs.open(f"{folder}/part-{i}.parquet", "wb") as f:
+            pq.write_table(pa.Table.from_pandas(df, preserve_index=False), f,
+                           row_group_size=row_group_size)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _parts(rng, sizes):
+    frames, first = [], 0
+    for n in sizes:
+        frames.append(_frame(rng, n, first))
+        first += n
+    return frames
+
+
+def _check_aligned(X, y, n, k):
+    assert X.shape == (n, k) and y.shape == (n,)
+    assert not any(np.isnan(c) for c in X.chunks[0])
+    assert X.chunks[0] == y.chunks[0]
+    assert X.chunks[1] == (k,)
+
+
+@pytest.mark.parametrize("layout", ["file", "folder", "glob", "memory"])
+def test_read_parquet_equals_pandas(tmp_path, layout):
+    """X and y equal pandas on the same files, in natural file order, with aligned known chunks."""
+    rng = np.random.default_rng(0)
+    sizes = [30] if layout == "file" else [23, 0, 40, 7, 1, 12, 9, 30, 5, 0, 18, 11]
+    frames = _parts(rng, sizes)
+    fs = fsspec.filesystem("memory") if layout == "memory" else None
+    root = f"/{uuid.uuid4().hex}" if layout == "memory" else str(tmp_path / "data")
+    expected = _write_parts(root, frames, row_group_size=16, fs=fs)
+    path = {"file": f"{root}/part-0.parquet", "folder": root, "glob": f"{root}/part-*.parquet",
+            "memory": f"memory://{root}"}[layout]
+    try:
+        X, y = read_parquet(path, target="target", block_rows=20)
+        _check_aligned(X, y, len(expected), 5)
+        x, yy = dask.compute(X, y)
+    finally:
+        if fs is not None:
+            fs.rm(root, recursive=True)
+    features = expected.drop(columns="target")
+    assert x.dtype == np.float32 and x.flags.c_contiguous
+    assert_array_equal(x, features.to_numpy(np.float32))
+    assert_array_equal(x[:, 0], np.arange(len(expected)))  # ids: rows in file order
+    assert yy.dtype == np.int64
+    assert_array_equal(yy, expected["target"].to_numpy())
+    assert list(feature_names(X)) == list(features.columns)
+
+
+@pytest.mark.parametrize("rg_rows, block_rows, expected", [
+    ([5, 5, 5], 10, [((0, 1), None, None, 0), ((2,), None, None, 10)]),
+    ([0, 3, 0, 4], 10, [((1, 3), None, None, 0)]),
+    ([25], 10, [((0,), 0, 9, 0), ((0,), 9, 18, 9), ((0,), 18, 25, 18)]),
+    ([4, 25, 4], 10, [((0,), None, None, 0), ((2,), None, None, 29),
+                      ((1,), 0, 9, 4), ((1,), 9, 18, 13), ((1,), 18, 25, 22)]),
+    ([3, 3], 1, [((0,), 0, 1, 0), ((0,), 1, 2, 1), ((0,), 2, 3, 2),
+                 ((1,), 0, 1, 3), ((1,), 1, 2, 4), ((1,), 2, 3, 5)]),
+])
+def test_plan_row_groups(rg_rows, block_rows, expected):
+    """Row groups merge up to block_rows; larger ones split evenly; every row is planned once."""
+    blocks = oio._plan_row_groups(rg_rows, block_rows)
+    assert sorted(blocks, key=lambda b: b[3]) == sorted(expected, key=lambda b: b[3])
+    sizes = [sum(rg_rows[i] for i in g) if lo is None else hi - lo for g, lo, hi, _ in blocks]
+    assert max(sizes) <= block_rows and sum(sizes) == sum(rg_rows)
+
+
+@pytest.mark.parametrize("block_rows", [1, 7, 30, 1000])
+def test_block_rows_splitting(tmp_path, block_rows):
+    """Blocks never exceed block_rows, and split or merged row groups read the same values."""
+    rng = np.random.default_rng(1)
+    frames = _parts(rng, [25, 3, 40])
+    expected = pd.concat(frames, ignore_index=True)
+    for i, df in enumerate(frames):  # one row group per part, of 25, 3 and 40 rows
+        pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp_path / f"p{i}.parquet")
+    X, y = read_parquet(tmp_path, target="target", block_rows=block_rows, dtype="float64")
+    _check_aligned(X, y, 68, 5)
+    assert max(X.chunks[0]) <= block_rows
+    x, yy = dask.compute(X, y)
+    assert_array_equal(x, expected.drop(columns="target").to_numpy())
+    assert_array_equal(yy, expected["target"].to_numpy())
+
+
+def test_x_and_y_read_each_block_once(tmp_path, monkeypatch):
+    """Computing X and y together runs one read per block."""
+    _write_parts(tmp_path, _parts(np.random.default_rng(2), [40, 40]), row_group_size=10)
+    calls = []
+    read = oio._read_parquet_block
+    monkeypatch.setattr(oio, "_read_parquet_block", lambda *a: calls.append(1) or read(*a))
+    X, y = read_parquet(tmp_path, target="target", block_rows=20)
+    dask.compute(X, y)
+    assert len(calls) == X.numblocks[0] == 4
+
+
+@pytest.mark.parametrize("columns, exclude, expected", [
+    (["f2", "f0"], (), ["f2", "f0"]),
+    (None, ["id", "target"], ["f0", "f1", "f2", "f3"]),
+    (None, (), ["id", "f0", "f1", "f2", "f3", "target"]),
+])
+def test_columns_select_features(tmp_path, columns, exclude, expected):
+    """columns= picks and orders features, exclude= drops them; without a target only X returns."""
+    df = _write_parts(tmp_path, _parts(np.random.default_rng(3), [20]))
+    X = read_parquet(tmp_path, columns=columns, exclude=exclude, dtype="float64")
+    assert list(feature_names(X)) == expected
+    assert_array_equal(X.compute(), df[expected].to_numpy())
+
+
+def test_pandas_index_is_not_a_feature(tmp_path):
+    """A pandas index saved as a column stays out of the default features."""
+    df = pd.DataFrame({"a": [1.0, 2.0], "t": [0, 1]}, index=pd.Index([7, 3], name="key"))
+    df.to_parquet(tmp_path / "a.parquet")
+    X, y = read_parquet(tmp_path / "a.parquet", target="t")
+    assert list(feature_names(X)) == ["a"]
+    assert_array_equal(X.compute()[:, 0], [1.0, 2.0])
+
+
+@pytest.mark.parametrize("values", [
+    np.array([1, 2, 3], dtype=np.int32), np.array([0.5, 1.5, 2.5]), np.array([True, False, True]),
+    np.array(["a", "b", "a"], dtype=object),
+])
+def test_target_keeps_its_dtype(tmp_path, values):
+    """y keeps the target column's own type; X is float32 by default."""
+    pq.write_table(pa.table({"f": [1.0, 2.0, 3.0], "t": pa.array(values)}), tmp_path / "a.parquet")
+    X, y = read_parquet(tmp_path / "a.parquet", target="t")
+    assert X.dtype == np.float32 and X.compute().dtype == np.float32
+    assert y.dtype == values.dtype
+    assert_array_equal(y.compute(), values)
+
+
+def test_only_empty_parts(tmp_path):
+    """Files with no rows give an empty X and y with the right width."""
+    _write_parts(tmp_path, [_frame(np.random.default_rng(4), 0)] * 2)
+    X, y = read_parquet(tmp_path, target="target")
+    x, yy = dask.compute(X, y)
+    assert x.shape == (0, 5) and yy.shape == (0,)
+
+
+@pytest.mark.parametrize("check_finite", [True, False])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, None])
+def test_non_finite_feature(tmp_path, bad, check_finite):
+    """NaN, inf or null raise an error naming column, file, row and row group, unless unchecked."""
+    df = _frame(np.random.default_rng(5), 30)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    f1 = table.column("f1").to_pylist()
+    f1[23] = bad
+    table = table.set_column(2, "f1", pa.array(f1, pa.float64()))
+    pq.write_table(table, tmp_path / "part-0.parquet", row_group_size=10)
+    X, y = read_parquet(tmp_path, target="target", check_finite=check_finite, block_rows=15)
+    if check_finite:
+        with pytest.raises(ValueError, match=r"'f1' .* row 23 of .*part-0.parquet \(row group 2\)"):
+            dask.compute(X, y)
+    else:
+        x = X.compute()
+        assert not np.isfinite(x[23, 2]) and np.isfinite(np.delete(x, 23, axis=0)).all()
+
+
+def test_float32_overflow_is_reported(tmp_path):
+    """A float64 value beyond float32's range is an error that suggests dtype='float64'."""
+    pq.write_table(pa.table({"f": [1.0, 1e300]}), tmp_path / "a.parquet")
+    with pytest.raises(ValueError, match="float64"):
+        read_parquet(tmp_path / "a.parquet").compute()
+    assert read_parquet(tmp_path / "a.parquet", dtype="float64").compute()[1, 0] == 1e300
+
+
+def test_null_target(tmp_path):
+    """A missing target value is an error naming the target, row and file."""
+    pq.write_table(pa.table({"f": [1.0, 2.0], "t": pa.array([1, None])}), tmp_path / "a.parquet")
+    with pytest.raises(ValueError, match=r"'t' is missing at row 1 of .*a.parquet"):
+        dask.compute(*read_parquet(tmp_path, target="t"))
+
+
+@pytest.mark.parametrize("kwargs, error, pattern", [
+    (dict(target="label"), ValueError, r"\['label'\] not found in .*part-0.parquet; available"),
+    (dict(target="target", columns=["f0", "f9"]), ValueError, r"\['f9'\] not found in .*part-0"),
+    (dict(target="target", columns=["f0", "target"]), ValueError, "contains the target"),
+    (dict(target="target", dtype="int32"), ValueError, "not a floating type"),
+    (dict(target="target", block_rows=0), ValueError, "block_rows=0"),
+    (dict(target="target", exclude=["nope"]), ValueError, r"\['nope'\] not found"),
+])
+def test_bad_arguments(tmp_path, kwargs, error, pattern):
+    """Unknown columns (naming the file and listing the columns) and bad arguments raise at once."""
+    _write_parts(tmp_path, _parts(np.random.default_rng(6), [10]))
+    with pytest.raises(error, match=pattern):
+        read_parquet(tmp_path, **kwargs)
+
+
+def test_non_numeric_column(tmp_path):
+    """A string feature is a TypeError naming the column and file and suggesting columns=."""
+    pq.write_table(pa.table({"f": [1.0], "city": ["Oslo"], "t": [0]}), tmp_path / "a.parquet")
+    with pytest.raises(TypeError, match=r"'city' is string in .*a.parquet.*columns="):
+        read_parquet(tmp_path, target="t")
+    X, _ = read_parquet(tmp_path, target="t", columns=["f"])
+    assert X.shape == (1, 1)
+
+
+def test_missing_path(tmp_path):
+    """A path that does not exist, or a folder without parts, raises FileNotFoundError naming it."""
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        read_parquet(tmp_path / "nowhere")
+    (tmp_path / "notes.txt").write_text("hi")
+    with pytest.raises(FileNotFoundError, match="no parquet files"):
+        read_parquet(tmp_path)
+
+
+@pytest.mark.parametrize("change", ["extra column", "missing column", "target type"])
+def test_schema_differs_between_parts(tmp_path, change):
+    """Parts with different schemas raise an error naming both files."""
+    frames = _parts(np.random.default_rng(7), [10, 10])
+    if change == "extra column":
+        frames[1]["f9"] = 1.0
+    elif change == "missing column":
+        frames[1] = frames[1].drop(columns="f2")
+    else:
+        frames[1]["target"] = frames[1]["target"].astype(float)
+    _write_parts(tmp_path, frames)
+    with pytest.raises(ValueError, match=r"different schemas: .*part-1.parquet.*part-0.parquet"):
+        read_parquet(tmp_path, target="target")
+
+
+def test_truncated_part(tmp_path):
+    """A truncated parquet part raises an error naming that file, before any compute."""
+    _write_parts(tmp_path, _parts(np.random.default_rng(8), [10, 10]))
+    data = (tmp_path / "part-1.parquet").read_bytes()
+    (tmp_path / "part-1.parquet").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"part-1.parquet.*truncated"):
+        read_parquet(tmp_path, target="target")
+
+
+def test_corrupt_part(tmp_path):
+    """A part whose pages are corrupt raises, when read, an error naming the file and row groups."""
+    pq.write_table(pa.table({"a": np.arange(100.0), "t": np.arange(100)}), tmp_path / "c.parquet",
+                   row_group_size=50)
+    data = bytearray((tmp_path / "c.parquet").read_bytes())
+    data[4:24] = b"\xff" * 20  # the first page header, right after the magic bytes
+    (tmp_path / "c.parquet").write_bytes(bytes(data))
+    X, y = read_parquet(tmp_path / "c.parquet", target="t")
+    with pytest.raises(ValueError, match=r"row group\(s\) \[0, 1\] of .*c.parquet"):
+        dask.compute(X, y)
+
+
+# ------------------------------------------------------------------------------------------ CSV
+def _write_csv(path, df, newline="\n", final_newline=True):
+    text = df.to_csv(index=False, lineterminator=newline)
+    path.write_text(text if final_newline else text.rstrip(newline), newline="")
+
+
+@pytest.mark.parametrize("block_rows", [1, 7, 1000])
+@pytest.mark.parametrize("newline, final_newline", [("\n", True), ("\r\n", True), ("\n", False)])
+def test_read_csv_equals_pandas(tmp_path, block_rows, newline, final_newline):
+    """CSV parts read like pandas.read_csv, in natural order, with aligned known chunks."""
+    frames = _parts(np.random.default_rng(9), [13, 0, 20, 4] * 3)
+    for i, df in enumerate(frames):
+        _write_csv(tmp_path / f"part-{i}.csv", df, newline, final_newline)
+    X, y = read_csv(tmp_path, target="target", exclude=["id"], block_rows=block_rows)
+    expected = pd.concat([pd.read_csv(tmp_path / f"part-{i}.csv") for i in range(len(frames))])
+    _check_aligned(X, y, len(expected), 4)
+    assert max(X.chunks[0]) <= block_rows
+    x, yy = dask.compute(X, y)
+    assert_array_equal(x, expected[["f0", "f1", "f2", "f3"]].to_numpy(np.float32))
+    assert_array_equal(yy, expected["target"].to_numpy())
+    assert list(feature_names(X)) == ["f0", "f1", "f2", "f3"]
+
+
+@pytest.mark.parametrize("body, pattern", [
+    ("1,2,0\n3,4\n5,6,1\n", r"line 3 of .*a.csv: 2 fields where the header has 3"),
+    ("1,2,0\n\n5,6,1\n", r"'a' holds nan at line 3 of .*a.csv"),
+    ("1,2,0\n3,4,1\n5,x,1\n", r"line 4 of .*a.csv.*invalid value 'x'"),
+    ("1,2,0\n3,,1\n", r"'b' holds nan at line 3 of .*a.csv"),
+])
+def test_csv_bad_lines(tmp_path, monkeypatch, body, pattern):
+    """Malformed, blank, non-numeric or missing values raise errors naming file and line."""
+    # Types are inferred from the first line only, as they are from the first MiB of a large file.
+    monkeypatch.setattr(oio, "_CSV_SAMPLE_BYTES", 6)
+    (tmp_path / "a.csv").write_text("a,b,t\n" + body)
+    X, y = read_csv(tmp_path / "a.csv", target="t", block_rows=2)
+    with pytest.raises(ValueError, match=pattern):
+        dask.compute(X, y)
+
+
+def test_csv_errors_at_planning(tmp_path):
+    """A string feature, a different header or an empty file raise before any compute."""
+    (tmp_path / "part-0.csv").write_text("a,city,t\n1,Oslo,0\n")
+    with pytest.raises(TypeError, match=r"'city' is string in .*part-0.csv"):
+        read_csv(tmp_path, target="t")
+    (tmp_path / "part-0.csv").write_text("a,b,t\n1,2,0\n")
+    (tmp_path / "part-1.csv").write_text("a,c,t\n1,2,0\n")
+    with pytest.raises(ValueError, match=r"part-1.csv has header .*part-0.csv"):
+        read_csv(tmp_path, target="t")
+    (tmp_path / "part-1.csv").write_text("")
+    with pytest.raises(ValueError, match=r"part-1.csv is empty"):
+        read_csv(tmp_path, target="t")
