@@ -22,10 +22,15 @@ _EXPORTS = {
     "load_compiled": "outofcore.compiled",
 }
 
+# Submodules reachable as attributes (``ooc.data.generate``) without importing them up front.
+_SUBMODULES = {"data"}
+
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
 
 def __getattr__(name):
+    if name in _SUBMODULES:
+        return import_module(f"outofcore.{name}")
     try:
         module = _EXPORTS[name]
     except KeyError:
