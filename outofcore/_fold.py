@@ -132,3 +132,20 @@ def score_block(estimator, Xb, yb, *, scorer=None):
     if scorer is not None:
         return float(scorer(estimator, Xb, yb))
     return float(estimator.score(Xb) if yb is None else estimator.score(Xb, yb))
+
+
+def weighted_score(estimator, scorer, Xb, yb, wb):
+    """[score * rows, rows] of one validation block (zeros for an empty block)."""
+    if Xb.shape[0] == 0:
+        return [0.0, 0]
+    return [score_block(estimator, Xb, yb, scorer=scorer) * Xb.shape[0], Xb.shape[0]]
+
+
+def score_rows(estimator, block):
+    """Per-block score times rows (so a sum over blocks gives a row-weighted total)."""
+    if block.shape[0] == 0:
+        return np.zeros(1)
+    score = estimator.score(block)
+    if get_tags(estimator).estimator_type == "clusterer":
+        return np.array([score])
+    return np.array([score * block.shape[0]])

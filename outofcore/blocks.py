@@ -37,7 +37,11 @@ class BlockStream:
             self._arrays = tuple(arrays)
             self.row_chunks = (first.shape[0],)
         else:
-            self._delayed = [None if a is None else np.asarray(a.to_delayed()).ravel() for a in arrays]
+            # Unoptimized: optimizing each array alone fuses a shared read (X and y of one parquet
+            # block) into both chains, and every block would be read twice. Computed together,
+            # the block's X, y and weights are optimized jointly and share their read.
+            self._delayed = [None if a is None else
+                             np.asarray(a.to_delayed(optimize_graph=False)).ravel() for a in arrays]
             self.row_chunks = first.chunks[0]
         # Prefetching an in-memory block buys nothing and costs a thread per pass.
         self.prefetch = 0 if self._in_memory else prefetch
@@ -47,6 +51,19 @@ class BlockStream:
     def rows(self, index):
         """(start, stop) rows of block ``index`` in the whole array."""
         return int(self.offsets[index]), int(self.offsets[index + 1])
+
+    def where(self, index):
+        """Where block ``index`` is, for error messages: ``"block 3 (rows 300-400)"``."""
+        start, stop = self.rows(index)
+        return f"block {index} (rows {start}-{stop})"
+
+    def delayed(self, index):
+        """The dask delayed objects of every array at block ``index`` (None entries stay None)."""
+        if self._in_memory:
+            import dask
+
+            return [None if a is None else dask.delayed(a) for a in self._arrays]
+        return [None if d is None else d[index] for d in self._delayed]
 
     def compute(self, index):
         """The numpy blocks of every array at block ``index`` (one dask compute, shared reads)."""
@@ -79,3 +96,14 @@ class BlockStream:
             finally:
                 for _, future in pending:
                     future.cancel()
+
+    def fold(self, estimator, order, seeds, step):
+        """Yield ``(index, estimator)`` after ``step(estimator, Xb, yb, wb, seed=, where=)`` ran on
+        each non-empty block of ``order``, in this process."""
+        for (index, (Xb, yb, wb)), seed in zip(self.iterate(order), seeds):
+            estimator = step(estimator, Xb, yb, wb, seed=int(seed), where=self.where(index))
+            yield index, estimator
+
+    def map_blocks(self, func, indices):
+        """``func(Xb, yb, wb)`` for each block in ``indices``, in order."""
+        return [func(*blocks) for _, blocks in self.iterate(indices)]

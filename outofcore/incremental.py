@@ -18,9 +18,12 @@ from ._fold import (
     check_partial_fit_kwargs,
     output_spec,
     partial_fit_block,
-    score_block,
+    score_rows,
+    weighted_score,
 )
+from ._distributed import DistributedBlocks, active_client, guard_workers
 from .blocks import BlockStream
+from .checkpoint import checkpointer_for, restore_fold, save_fold
 from .progress import RowProgress
 from .threads import guarded, thread_guard
 
@@ -79,6 +82,15 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
     callback : callable, default=None
         Called after every block with a dict: ``rows`` (seen in this fit), ``total``, ``seconds``,
         ``epoch`` and ``block``. Use it to log or draw progress.
+    checkpoint : str or path-like, default=None
+        A file where ``fit`` records the model and its position (epoch, block, random state,
+        history) every ``checkpoint_every``. When the file exists, ``fit`` resumes from it and
+        gives the model an uninterrupted fit would have; it is deleted when the fit completes.
+        Written atomically with skops; loading accepts only scikit-learn, NumPy and outofcore types
+        and the estimator's own classes. ``partial_fit`` does not use it.
+    checkpoint_every : int or str, default="60s"
+        Blocks between checkpoints (an int), or a duration (``"30s"``, ``"10m"``). A checkpoint is
+        also written at the end of every epoch.
 
     Attributes
     ----------
@@ -97,6 +109,17 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
     history_ : list of dict
         One entry per epoch: ``epoch``, ``rows`` (cumulative), ``seconds``, ``score`` (validation
         score or None) and ``loss`` (the estimator's ``loss_`` where it has one).
+
+    Notes
+    -----
+    On a cluster: with a ``distributed`` Client active (created in this process, or set with
+    ``dask.config.set(scheduler=client)`` or ``with client.as_current()``), the blocks are computed
+    on the workers and each ``partial_fit`` is submitted to the worker that holds its block; the
+    model travels to the block and back, the data stays on the workers. The block order and row
+    seeds are drawn in the client as they are locally, so the model equals the local scheduler's
+    for the same ``random_state``. A worker lost in the middle of a fit costs a recomputation of
+    its blocks, not the fit. Worker BLAS pools are limited with
+    :func:`outofcore.threads.guard_workers`.
 
     Examples
     --------
@@ -127,6 +150,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         prefetch=1,
         verbose=False,
         callback=None,
+        checkpoint=None,
+        checkpoint_every="60s",
     ):
         self.estimator = estimator
         self.epochs = epochs
@@ -142,6 +167,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         self.prefetch = prefetch
         self.verbose = verbose
         self.callback = callback
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -163,6 +190,9 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
     def fit(self, X, y=None, sample_weight=None, **fit_params):
         """Fit a fresh clone of ``estimator`` over the blocks of X, ``epochs`` passes.
 
+        With a ``distributed`` Client active, each ``partial_fit`` runs on the worker that holds its
+        block. With ``checkpoint`` set, resumes from the checkpoint when it exists.
+
         Parameters
         ----------
         X : dask array or DataFrame, numpy array or pandas DataFrame of shape (n_samples, n_features)
@@ -179,14 +209,15 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
             delattr(self, attr)
         with thread_guard():
-            return self._fold(X, y, sample_weight, fit_params, epochs=self.epochs)
+            return self._fold(X, y, sample_weight, fit_params, epochs=self.epochs,
+                              resumable=self.checkpoint is not None)
 
     def partial_fit(self, X, y=None, sample_weight=None, **fit_params):
         """Continue training with one pass over the blocks of X (a fresh clone on the first call)."""
         with thread_guard():
-            return self._fold(X, y, sample_weight, fit_params, epochs=1)
+            return self._fold(X, y, sample_weight, fit_params, epochs=1, resumable=False)
 
-    def _fold(self, X, y, sample_weight, fit_params, *, epochs):
+    def _fold(self, X, y, sample_weight, fit_params, *, epochs, resumable):
         first_call = not hasattr(self, "estimator_")
         self._validate_params_here(epochs)
         if not hasattr(self.estimator, "partial_fit"):
@@ -207,6 +238,9 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 f"y has shape {y.shape}; Incremental classifiers take one label per row (1-D y). "
                 f"Multi-label and multi-output targets are not supported."
             )
+        stream = BlockStream([X, y, sample_weight], prefetch=self.prefetch)
+        saver = checkpointer_for(self, stream, epochs) if resumable else None
+        saved = None if saver is None else saver.load()
         if first_call:
             self.estimator_ = clone(self.estimator)
             self.n_epochs_ = 0
@@ -214,11 +248,12 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             self.n_samples_seen_ = 0
             self.history_ = []
             if classifier:
-                self.classes_ = self._find_classes(y)
+                self.classes_ = (saved[0]["classes_"] if saved is not None
+                                 else self._find_classes(y))
         check_partial_fit_kwargs(self.estimator_, sample_weight is not None, fit_params)
         rng = check_random_state(self.random_state) if first_call else self._rng
         self._rng = rng
-        stream = BlockStream([X, y, sample_weight], prefetch=self.prefetch)
+        position = restore_fold(self, saved, rng) if saved is not None else {}
         train, valid = self._split_blocks(stream, rng)
         step = partial(
             partial_fit_block,
@@ -228,28 +263,48 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             check_labels=self.classes is not None,
             names=getattr(self, "feature_names_in_", None),
         )
+        client = active_client()
+        if client is not None:
+            guard_workers(client)
+            blocks = DistributedBlocks(client, stream, prefetch=self.prefetch)
+        else:
+            blocks = stream
         rows_per_epoch = int(sum(stream.row_chunks[i] for i in train))
-        with RowProgress(rows_per_epoch * epochs, f"fit {type(self.estimator).__name__}",
-                         verbose=self.verbose, callback=self.callback) as progress:
-            self._epochs(stream, train, valid, step, rng, epochs, progress)
+        with RowProgress(rows_per_epoch * (epochs - self.n_epochs_ if resumable else epochs),
+                         f"fit {type(self.estimator).__name__}", verbose=self.verbose,
+                         callback=self.callback) as progress:
+            self._epochs(blocks, train, valid, step, rng, epochs, progress, saver, position)
+        if saver is not None:
+            saver.remove()
         return self
 
-    def _epochs(self, stream, train, valid, step, rng, epochs, progress):
-        best, stale = -np.inf, 0
-        for _ in range(epochs):
-            start = time.perf_counter()
+    def _epochs(self, blocks, train, valid, step, rng, epochs, progress, saver, position):
+        """Run the epochs; ``position`` (from a checkpoint) says where the current epoch stopped."""
+        best, stale = position.get("best", -np.inf), position.get("stale", 0)
+        done_in_epoch = position.get("block", 0)
+        remaining = epochs - self.n_epochs_ if saver is not None else epochs
+        for _ in range(remaining):
+            start = time.perf_counter() - position.get("seconds", 0.0)
+            epoch_state = rng.get_state()
             order = rng.permutation(train) if self.shuffle_blocks else np.asarray(train)
             seeds = rng.randint(np.iinfo(np.int32).max, size=len(order))
-            for (index, (Xb, yb, wb)), seed in zip(stream.iterate(order), seeds):
-                if Xb.shape[0] == 0:
-                    continue
-                where = _where(stream, index)
-                self.estimator_ = step(self.estimator_, Xb, yb, wb, seed=int(seed), where=where)
+            # Empty blocks are dropped after the draws, so the draws match any chunking's.
+            todo = [(int(i), s) for i, s in zip(order, seeds) if blocks.row_chunks[i] > 0]
+            todo = todo[done_in_epoch:]
+            steps = blocks.fold(self.estimator_, [i for i, _ in todo], [s for _, s in todo], step)
+            for done, (index, estimator) in enumerate(steps, start=done_in_epoch + 1):
+                self.estimator_ = estimator
+                rows = blocks.row_chunks[index]
                 self.n_blocks_seen_ += 1
-                self.n_samples_seen_ += Xb.shape[0]
-                progress.update(Xb.shape[0], epoch=self.n_epochs_ + 1, block=int(index))
+                self.n_samples_seen_ += rows
+                if saver is not None and saver.due():
+                    save_fold(self, saver, epoch_state, done, best, stale,
+                              time.perf_counter() - start)
+                progress.update(rows, epoch=self.n_epochs_ + 1, block=index)
+            done_in_epoch = 0
+            position = {}
             self.n_epochs_ += 1
-            score = self._validation_score(stream, valid) if valid else None
+            score = self._validation_score(blocks, valid) if valid else None
             self.history_.append(
                 {
                     "epoch": self.n_epochs_,
@@ -266,6 +321,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                     stale += 1
                 if stale >= self.n_iter_no_change:
                     break
+            if saver is not None and self.n_epochs_ < epochs:
+                save_fold(self, saver, rng.get_state(), 0, best, stale, 0.0)
 
     def _validate_params_here(self, epochs):
         for name, value, low in [("epochs", epochs, 1), ("prefetch", self.prefetch, 0),
@@ -351,14 +408,11 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             self._valid_blocks = valid
         return np.setdiff1d(np.arange(stream.n_blocks), valid), list(valid)
 
-    def _validation_score(self, stream, valid):
+    def _validation_score(self, blocks, valid):
         scorer = None if self.scoring is None else get_scorer(self.scoring)
-        total, rows = 0.0, 0
-        for index, (Xb, yb, wb) in stream.iterate(valid):
-            if Xb.shape[0]:
-                total += score_block(self.estimator_, Xb, yb, scorer=scorer) * Xb.shape[0]
-                rows += Xb.shape[0]
-        return total / rows
+        score = partial(weighted_score, self.estimator_, scorer)
+        totals = np.array(blocks.map_blocks(score, valid)).reshape(-1, 2)
+        return float(totals[:, 0].sum() / totals[:, 1].sum())
 
     # --------------------------------------------------------------- predicting
     def _lazy(self, method, X):
@@ -434,22 +488,12 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         if is_classifier(self) or is_regressor(self):
             return dask_score(self.predict(X), y, w, kind="accuracy" if is_classifier(self) else "r2")
         blocks = X.map_blocks(
-            guarded(partial(_score_rows, self.estimator_)), dtype=np.float64, drop_axis=1,
+            guarded(partial(score_rows, self.estimator_)), dtype=np.float64, drop_axis=1,
             chunks=((1,) * X.numblocks[0],), meta=np.empty((0,), np.float64),
         ).compute()
         if get_tags(self.estimator_).estimator_type == "clusterer":
             return float(blocks.sum())
         return float(blocks.sum() / X.shape[0])
-
-
-def _score_rows(estimator, block):
-    """Per-block score times rows (so a sum over blocks gives a row-weighted total)."""
-    if block.shape[0] == 0:
-        return np.zeros(1)
-    score = estimator.score(block)
-    if get_tags(estimator).estimator_type == "clusterer":
-        return np.array([score])
-    return np.array([score * block.shape[0]])
 
 
 def _as_column(v, X, name="y"):
@@ -460,11 +504,6 @@ def _as_column(v, X, name="y"):
             f"X has {X.shape[0]} rows but {name} has {v.shape[0]}; they must have one entry per row."
         )
     return v
-
-
-def _where(stream, index):
-    start, stop = stream.rows(index)
-    return f"block {index} (rows {start}-{stop})"
 
 
 def _as_float(value):

@@ -15,6 +15,11 @@ The two kinds of pool are limited in different places because they scope their s
   A dask pool thread that set it would freeze the count for the whole process, so the BLAS limit is
   set only by ``thread_guard``, in the thread that starts the computation, and restored by the last
   guard to leave.
+- A task that runs in the main thread of a process with no guard open (a worker of the process
+  scheduler) is that process's only computing thread, so it limits BLAS itself.
+- Distributed workers run tasks in pool threads; ``guard_workers(client)`` limits their BLAS once
+  per worker process from the worker's main thread (``Incremental.fit`` does it on a cluster).
+  distributed's nanny already sets the thread variables to 1 for the workers it spawns.
 """
 
 import os
@@ -91,6 +96,57 @@ def _openmp_limited(limit):
 
 
 @contextmanager
+def _blas_limited_if_alone(limit):
+    """Limit BLAS around a task running in the main thread of a process with no guard open.
+
+    That is a worker process of the process scheduler, where nobody else sets the count. Anywhere
+    else the process's guard (or a worker plugin) owns the BLAS count.
+    """
+    with _lock:
+        alone = _depth == 0 and threading.current_thread() is threading.main_thread()
+    if not alone:
+        yield
+        return
+    limiter = _current_controller().select(user_api="blas").limit(limits=limit)
+    try:
+        yield
+    finally:
+        limiter.restore_original_limits()
+
+
+def guard_workers(client):
+    """Limit the BLAS threads of every worker of ``client``, now and when workers join or restart.
+
+    distributed sets ``OMP/MKL/OPENBLAS_NUM_THREADS=1`` only in workers its nanny spawns; workers
+    started otherwise (``dask worker --no-nanny``, a changed ``distributed.nanny.pre-spawn-environ``,
+    other deployments) give each of their task threads one BLAS thread per core. This registers a
+    worker plugin that limits the pool to ``cores // nthreads`` once per worker process, from the
+    worker's main thread. ``Incremental.fit`` calls it on a cluster; calling it again replaces it.
+
+    Parameters
+    ----------
+    client : distributed.Client
+
+    Returns
+    -------
+    dict
+        Worker address -> BLAS thread limit now in force (None for workers that run inside another
+        process, whose own guard owns the count).
+
+    Examples
+    --------
+    >>> from distributed import Client
+    >>> from outofcore.threads import guard_workers
+    >>> client = Client(n_workers=2, threads_per_worker=2)  # doctest: +SKIP
+    >>> guard_workers(client)                               # doctest: +SKIP
+    {'tcp://127.0.0.1:40123': 1, 'tcp://127.0.0.1:40125': 1}
+    """
+    from ._distributed import guard_workers as guard
+
+    return guard(client)
+
+
+@contextmanager
 def thread_guard(tasks=None):
     """Limit BLAS and OpenMP pools while the block runs, so threads never exceed the cores.
 
@@ -134,7 +190,8 @@ def guarded(func):
     """Wrap ``func`` (given to dask as a task) so its OpenMP pools are limited in its own thread."""
 
     def call(*args, **kwargs):
-        with _openmp_limited(blas_limit()):
+        limit = blas_limit()
+        with _blas_limited_if_alone(limit), _openmp_limited(limit):
             return func(*args, **kwargs)
 
     call.__name__ = getattr(func, "__name__", "guarded")

@@ -350,3 +350,22 @@ def test_callback_reports_every_block_and_verbose_bar_goes_to_stderr(classificat
     assert sorted(s["block"] for s in seen) == [0, 0, 1, 1, 2, 2, 3, 3]
     err = capsys.readouterr().err
     assert "fit SGDClassifier" in err and "4.00k/4.00k" in err
+
+
+def test_x_and_y_from_one_read_are_read_once_per_block(tmp_path, monkeypatch):
+    """X (scaled) and y of one parquet block share their read: one read per block per epoch."""
+    import outofcore as ooc
+    import outofcore.io as oio
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(rng.normal(size=(400, 3)), columns=["a", "b", "c"])
+    frame["t"] = (frame["a"] > 0).astype("int64")
+    frame.to_parquet(tmp_path / "p.parquet", row_group_size=100)
+    reads = []
+    read = oio._read_parquet_block
+    monkeypatch.setattr(oio, "_read_parquet_block", lambda *a: reads.append(1) or read(*a))
+    X, y = ooc.read_parquet(tmp_path, target="t", block_rows=100)
+    Xs = ooc.StandardScaler().fit(X).transform(X)
+    reads.clear()
+    Incremental(SGDClassifier(), epochs=2, classes=[0, 1], random_state=0).fit(Xs, y)
+    assert len(reads) == 2 * X.numblocks[0] == 8

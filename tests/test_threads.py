@@ -106,3 +106,64 @@ def test_a_guarded_task_limits_openmp_in_its_own_thread(blas_pools):
     with dask.config.set(scheduler="threads", num_workers=2):
         seen = x.compute()
     assert all(s <= max(1, available_cores() // 2) for s in seen)
+
+
+@pytest.fixture
+def unset_thread_variables(monkeypatch):
+    """Child processes start with default pools: distributed's nanny leaves OMP/MKL/OPENBLAS_NUM_
+    THREADS=1 in the environment of the process that started a LocalCluster, for good."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _pool_sizes_task():
+    """A task for another process: the pool sizes its process shows. Built in a closure so that it
+    travels by value and the process need not import this test module."""
+
+    def pool_sizes(_):
+        import numpy as np
+        from threadpoolctl import threadpool_info
+
+        np.ones((2, 2)) @ np.ones((2, 2))
+        return {i["filepath"]: i["num_threads"] for i in threadpool_info()}
+
+    return pool_sizes
+
+
+@pytest.mark.slow
+def test_process_scheduler_tasks_limit_blas_in_their_process(blas_pools, unset_thread_variables):
+    """Under the process scheduler, a guarded task's BLAS pools hold its share of the cores."""
+    if available_cores() < 2:
+        pytest.skip("one core: every limit is 1 and nothing could oversubscribe")
+    tasks = [dask.delayed(guarded(_pool_sizes_task()))(i) for i in range(2)]
+    unguarded = [dask.delayed(_pool_sizes_task())(i) for i in range(2)]
+    with dask.config.set(scheduler="processes", num_workers=2):
+        seen = dask.compute(*tasks, *unguarded)
+    limit = max(1, available_cores() // 2)
+    assert all(max(sizes.values()) <= limit for sizes in seen[:2])
+    # The same task without the guard would use every core: the limit is the guard's doing.
+    assert max(max(sizes.values()) for sizes in seen[2:]) > limit
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_distributed_workers_without_nanny_limits_are_guarded(blas_pools, unset_thread_variables):
+    """Tasks on workers whose BLAS was not limited at spawn see cores // nthreads after the guard."""
+    distributed = pytest.importorskip("distributed")
+    from outofcore.threads import guard_workers
+
+    if available_cores() < 2:
+        pytest.skip("one core: every limit is 1 and nothing could oversubscribe")
+    # Workers spawned without distributed's thread variables start one BLAS thread per core.
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": {}}), \
+            distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
+                                     dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as client:
+        task = guarded(_pool_sizes_task())
+        before = client.submit(task, 0, pure=False).result()
+        limits = guard_workers(client)
+        after = client.gather([client.submit(task, i, pure=False) for i in range(4)])
+    limit = max(1, available_cores() // 2)
+    assert max(before.values()) > limit
+    assert list(limits.values()) == [limit]
+    assert all(max(sizes.values()) == limit for sizes in after)
