@@ -1,0 +1,60 @@
+"""Compiled models on dask input: one ``map_blocks`` task per row block, with explicit output meta.
+
+dask is imported only here, and only when a dask collection is passed in.
+"""
+
+import functools
+
+import numpy as np
+
+
+def output_spec(model, method):
+    """(dtype, trailing shape) of ``method``'s output, read from the fitted model, not guessed."""
+    head = model.graph.head
+    float_dtype = model._np_dtype
+    if method == "min_sq_distance":
+        return float_dtype, ()
+    if method == "transform":
+        if head is not None and head.op == "kmeans":
+            return float_dtype, (len(head.arrays["centers"]),)
+        return float_dtype, (model._n_transformed,)
+    if method == "predict_proba":
+        return float_dtype, (len(model.classes_),)
+    if method == "predict" and model._task == "classifier":
+        return model.classes_.dtype, ()
+    if method == "predict" and model._task == "clusterer":
+        return np.dtype(np.int32), ()
+    # regression values and decision scores
+    if head.op == "mlp":
+        n_out = head.arrays[f"weight{head.attrs['n_layers'] - 1}"].shape[1]
+    elif head.op == "trees":
+        n_out = head.attrs["n_out"]
+    else:
+        n_out = head.arrays["weight"].shape[1]
+    ravel = head.attrs.get("ravel", False) or (head.op == "trees" and n_out == 1)
+    return float_dtype, (() if ravel else (n_out,))
+
+
+def _apply_block(model, method, block):
+    return model._run(method, np.asarray(block))
+
+
+def run_dask(model, method, X):
+    """``model.<method>(X)`` for a dask array or DataFrame X, as a lazy dask array."""
+    from outofcore._arrays import as_dask_array
+
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None and hasattr(X, "columns"):
+        X = X[list(names)]
+    arr = as_dask_array(X)
+    if arr.ndim != 2 or arr.shape[1] != model.n_features_in_:
+        raise ValueError(
+            f"X has shape {arr.shape}, but this compiled {model.graph.source} expects "
+            f"{model.n_features_in_} features"
+        )
+    dtype, trailing = output_spec(model, method)
+    fn = functools.partial(_apply_block, model, method)
+    meta = np.empty((0,) * (1 + len(trailing)), dtype=dtype)
+    if trailing:
+        return arr.map_blocks(fn, dtype=dtype, chunks=(arr.chunks[0], trailing), meta=meta)
+    return arr.map_blocks(fn, dtype=dtype, chunks=(arr.chunks[0],), drop_axis=1, meta=meta)

@@ -1,0 +1,169 @@
+"""The ``native`` tree strategy: a numba-compiled CPU traversal, used when numba is usable.
+
+It replaces tensor programs that measured slower than scikit-learn on CPU; on GPUs (and without
+numba) the tensor strategies run. The kernels read the same arrays the torch strategies hold.
+
+On CPU a tree walk is a chain of dependent loads; expressed as tensor operations every level
+becomes several full passes over an ``n_rows x n_trees`` index tensor, which measured 3-9x slower
+than scikit-learn's Cython loop (see benchmarks/README.md). This kernel keeps the tensor program's
+data (the padded perfect trees of ``Perfect``, or the node arrays of ``Traversal``) and walks them
+in compiled code: one tree at a time over a block of rows, level by level, so the tree stays in L1
+cache and the rows of a block are independent loads the CPU overlaps. Blocks run in parallel on
+``torch.get_num_threads()`` threads.
+
+NaN routing is a kernel argument: 0 sends NaN right (plain ``x <= t``), 1 sends it left
+(``not x > t``), 2 reads the per-node ``missing_left`` flag.
+"""
+
+import threading
+
+import numpy as np
+import torch
+
+from ._tree_modules import _PERFECT_MAX_NODES, _Strategy, pad_perfect
+
+
+def _usable_numba():
+    """numba, if it imports and can run a compiled function in this process; else None.
+
+    numba unpickles its own in-process data on a function's first call, so a process that
+    forbids pickle (a locked-down serving process) cannot run its kernels; "auto" then keeps to
+    the tensor strategies.
+    """
+    try:
+        import numba
+    except ImportError:
+        return None
+    try:
+        numba.njit(nogil=True)(_probe)(np.zeros(2), np.zeros(2))
+    except Exception:  # any failure means the kernels cannot run here: use the tensor code
+        return None
+    return numba
+
+
+def _probe(x, out):
+    # Loops, a builtin and an array returned: what the kernels below need at run time.
+    for i in range(min(x.shape[0], out.shape[0])):
+        out[i] = x[i] + 1.0
+    return out
+
+
+numba = _usable_numba()
+AVAILABLE = numba is not None
+_BLOCK = 256
+# numba's parallel runtime (and its thread count) is shared by the process: parallel launches
+# from several dask threads take turns.
+_LOCK = threading.Lock()
+
+
+def _perfect_kernel(xf, d, feat, thr, ml, value, out, depth, nan_mode, block):
+    n, n_trees, n_int = xf.shape[0] // d, feat.shape[0], feat.shape[1]
+    n_out = value.shape[2]
+    for b in numba.prange((n + block - 1) // block):
+        start = b * block
+        m = min(n, start + block) - start
+        node = np.empty(m, np.intp)
+        for t in range(n_trees):
+            ft, th, mt, vt = feat[t], thr[t], ml[t], value[t]
+            node[:] = 0
+            for _ in range(depth):
+                # One loop per NaN rule, so the hot loop has no branch on it.
+                if nan_mode == 0:
+                    for j in range(m):
+                        k = node[j]
+                        node[j] = 2 * k + 2 - (xf[(start + j) * d + ft[k]] <= th[k])
+                elif nan_mode == 1:
+                    for j in range(m):
+                        k = node[j]
+                        node[j] = 2 * k + 1 + (xf[(start + j) * d + ft[k]] > th[k])
+                else:
+                    for j in range(m):
+                        k = node[j]
+                        v = xf[(start + j) * d + ft[k]]
+                        node[j] = 2 * k + 2 - ((v <= th[k]) | ((v != v) & mt[k]))
+            for j in range(m):
+                leaf = node[j] - n_int
+                for c in range(n_out):
+                    out[start + j, c] += vt[leaf, c]
+    return out
+
+
+def _traversal_kernel(xf, d, roots, left, right, feat, thr, ml, value, out, nan_mode, block):
+    n, n_out = xf.shape[0] // d, value.shape[1]
+    for b in numba.prange((n + block - 1) // block):
+        start = b * block
+        stop = min(n, start + block)
+        for t in range(roots.shape[0]):
+            for i in range(start, stop):
+                k = roots[t]
+                while left[k] >= 0:
+                    v = xf[i * d + feat[k]]
+                    go_left = v <= thr[k] if nan_mode == 0 else (
+                        not v > thr[k] if nan_mode == 1 else (v <= thr[k] or (v != v and ml[k])))
+                    k = left[k] if go_left else right[k]
+                for c in range(n_out):
+                    out[i, c] += value[k, c]
+    return out
+
+
+if AVAILABLE:
+    # Decorating is cheap: numba compiles on the first call for the dtypes it is given. No disk
+    # cache: numba reads its cache index with pickle, which a serving process may forbid. Leaf
+    # values always accumulate in float64, so each kernel has at most two signatures. The serial
+    # twin serves batches of one block: a parallel launch costs ~40 us, ten times the work of
+    # one row through a hundred trees.
+    _KERNELS = {
+        (kind, parallel): numba.njit(parallel=parallel, nogil=True)(fn)
+        for kind, fn in (("perfect", _perfect_kernel), ("traversal", _traversal_kernel))
+        for parallel in (True, False)
+    }
+
+
+def _launch(kind, n, args):
+    threads = min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)
+    if n <= _BLOCK or threads <= 1:
+        _KERNELS[kind, False](*args)
+        return
+    with _LOCK:
+        numba.set_num_threads(threads)
+        _KERNELS[kind, True](*args)
+
+
+def _nan_mode(missing_left, internal):
+    ml = missing_left[internal]
+    return 0 if not ml.any() else (1 if ml.all() else 2)
+
+
+class Native(_Strategy):
+    """numba traversal over the padded perfect trees, or the plain node arrays for deep trees."""
+
+    def __init__(self, a, cmp_dtype, dtype, device, go_left):
+        super().__init__(a, cmp_dtype, dtype, device)
+        if not AVAILABLE:
+            raise ValueError("tree_strategy='native' needs numba (pip install numba); "
+                             "or use 'auto', 'perfect', 'traversal' or 'gemm'")
+        if torch.device(device).type != "cpu":
+            raise ValueError(f"tree_strategy='native' runs on the CPU only, not on {device}; use 'auto'")
+        self.np_cmp = np.float32 if cmp_dtype == torch.float32 else np.float64
+        self.nan_mode = _nan_mode(a["missing_left"], a["left"] >= 0)
+        depth = max(1, a["depth"])
+        n_out = a["value"].shape[1]
+        if len(a["roots"]) * (1 << depth) <= _PERFECT_MAX_NODES:
+            feat, thr, ml, value = pad_perfect(a, depth)
+            self.kind, self.depth = "perfect", depth
+            self.arrays = (feat.astype(np.int32), self.thresholds(thr).astype(self.np_cmp), ml, value)
+        else:
+            self.kind = "traversal"
+            self.arrays = (a["roots"], a["left"], a["right"], a["feature"],
+                           self.thresholds(a["threshold"]).astype(self.np_cmp), a["missing_left"],
+                           a["value"])
+        self.bytes_per_row = 8 * n_out + 8
+        self.n_out = n_out
+
+    def forward(self, x):
+        xn = np.ascontiguousarray(x.numpy(), dtype=self.np_cmp)
+        n, d = xn.shape
+        out = np.zeros((n, self.n_out))
+        extra = (self.depth,) if self.kind == "perfect" else ()
+        _launch(self.kind, n, (xn.reshape(-1), d, *self.arrays, out, *extra, self.nan_mode, _BLOCK))
+        return torch.from_numpy(out).to(self.dtype)

@@ -1,0 +1,171 @@
+"""The description of a compiled pipeline: plain JSON attributes plus NumPy arrays.
+
+Converters produce these records from fitted scikit-learn objects, the torch modules are built
+from them, and the save format is exactly them (JSON + safetensors). Nothing here imports torch
+or scikit-learn, so a serving process can read a saved model with neither pickle nor sklearn.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+FORMAT_NAME = "outofcore.compiled"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Node:
+    """One step of a compiled pipeline.
+
+    Parameters
+    ----------
+    op : str
+        The kind of step (``"affine"``, ``"linear"``, ``"linear_model"``, ``"trees"``, ...); each
+        kind has one torch module.
+    attrs : dict
+        JSON-serialisable settings (activation names, link functions, class labels).
+    arrays : dict of str to ndarray
+        Numeric constants (weights, thresholds), kept in float64 until a module is built.
+    children : list of Node
+        Sub-steps, used by ``"columns"`` (one child per column group).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Node("affine", {"clip": None}, {"scale": np.ones(3), "offset": np.zeros(3)}).n_out
+    3
+    """
+
+    op: str
+    attrs: dict = field(default_factory=dict)
+    arrays: dict = field(default_factory=dict)
+    children: list = field(default_factory=list)
+
+    @property
+    def n_out(self):
+        """Number of output columns of a transform step."""
+        return int(self.attrs["n_out"]) if "n_out" in self.attrs else _infer_n_out(self)
+
+
+def _infer_n_out(node):
+    if node.op == "affine":
+        return len(node.arrays["scale"])
+    if node.op == "linear":
+        return node.arrays["weight"].shape[1]
+    raise KeyError(f"step {node.op!r} does not record its number of outputs")
+
+
+@dataclass
+class Graph:
+    """A whole compiled pipeline: transform steps, then an optional final estimator ("head").
+
+    Parameters
+    ----------
+    steps : list of Node
+        Feature-to-feature transforms applied in order.
+    head : Node or None
+        The final estimator; None when the pipeline only transforms.
+    n_features_in : int
+        Number of input columns.
+    feature_names_in : list of str or None
+        Column names seen during fit; pandas input is reordered by them.
+    source : str
+        The class name of the converted object, for messages and ``repr``.
+    """
+
+    steps: list
+    head: "Node | None"
+    n_features_in: int
+    feature_names_in: "list | None" = None
+    source: str = ""
+
+    def to_json(self):
+        """Split into a JSON-serialisable dict and a flat ``{key: ndarray}`` mapping."""
+        arrays = {}
+        doc = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "n_features_in": int(self.n_features_in),
+            "feature_names_in": self.feature_names_in,
+            "source": self.source,
+            "steps": [_node_to_json(n, f"s{i}", arrays) for i, n in enumerate(self.steps)],
+            "head": None if self.head is None else _node_to_json(self.head, "h", arrays),
+        }
+        return doc, arrays
+
+    @classmethod
+    def from_json(cls, doc, arrays):
+        """Rebuild a graph from :meth:`to_json`'s two halves."""
+        if doc.get("format") != FORMAT_NAME:
+            raise ValueError(
+                f"not an outofcore compiled model (format {doc.get('format')!r}); "
+                "write one with CompiledPipeline.save"
+            )
+        if doc.get("version", 0) > FORMAT_VERSION:
+            raise ValueError(
+                f"compiled model format version {doc['version']} is newer than this outofcore "
+                f"reads ({FORMAT_VERSION}); upgrade outofcore to load it"
+            )
+        head = doc["head"]
+        return cls(
+            steps=[_node_from_json(n, arrays) for n in doc["steps"]],
+            head=None if head is None else _node_from_json(head, arrays),
+            n_features_in=doc["n_features_in"],
+            feature_names_in=doc["feature_names_in"],
+            source=doc.get("source", ""),
+        )
+
+
+def _node_to_json(node, prefix, arrays):
+    names = {}
+    for name, value in node.arrays.items():
+        key = f"{prefix}.{name}"
+        arrays[key] = np.ascontiguousarray(value)
+        names[name] = key
+    return {
+        "op": node.op,
+        "attrs": node.attrs,
+        "arrays": names,
+        "children": [_node_to_json(c, f"{prefix}.{i}", arrays) for i, c in enumerate(node.children)],
+    }
+
+
+def _node_from_json(doc, arrays):
+    try:
+        node_arrays = {name: arrays[key] for name, key in doc["arrays"].items()}
+    except KeyError as exc:
+        raise ValueError(
+            f"compiled model is missing the array {exc.args[0]!r}; the file is damaged"
+        ) from None
+    return Node(
+        op=doc["op"],
+        attrs=doc["attrs"],
+        arrays=node_arrays,
+        children=[_node_from_json(c, arrays) for c in doc["children"]],
+    )
+
+
+def labels_to_json(classes):
+    """Class labels as a JSON list (numbers or strings) plus the NumPy dtype to rebuild them."""
+    classes = np.asarray(classes)
+    if classes.dtype.kind in "iub":
+        return {"values": [int(c) for c in classes], "dtype": classes.dtype.str}
+    if classes.dtype.kind == "f":
+        return {"values": [float(c) for c in classes], "dtype": classes.dtype.str}
+    if classes.dtype.kind in "US":
+        return {"values": [str(c) for c in classes], "dtype": classes.dtype.str}
+    if all(isinstance(c, str) for c in classes):
+        return {"values": [str(c) for c in classes], "dtype": "object"}
+    raise TypeError(
+        f"class labels of type {type(classes[0]).__name__} cannot be stored in a compiled model; "
+        "use integer, float or string labels"
+    )
+
+
+def labels_from_json(doc):
+    """Inverse of :func:`labels_to_json`."""
+    if doc["dtype"] == "object":
+        out = np.empty(len(doc["values"]), dtype=object)
+        out[:] = doc["values"]
+        return out
+    return np.asarray(doc["values"], dtype=np.dtype(doc["dtype"]))

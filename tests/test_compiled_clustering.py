@@ -1,0 +1,72 @@
+"""Compiled k-means, PCA and IncrementalPCA agree with scikit-learn."""
+
+import pytest
+from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.decomposition import PCA, IncrementalPCA
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import outofcore as ooc
+from outofcore.compiled._testing import assert_labels_match, assert_values_close
+
+
+@pytest.mark.parametrize("cls", [KMeans, MiniBatchKMeans])
+@pytest.mark.parametrize("n_clusters", [1, 5])
+def test_kmeans_parity(cls, n_clusters, classification_data):
+    """predict labels, transform distances and score (-inertia) match on off-centre data."""
+    X, _ = classification_data
+    model = cls(n_clusters=n_clusters, n_init=1, random_state=0).fit(X[:1500])
+    compiled = ooc.compile_pipeline(model)
+    assert_labels_match(compiled.predict(X[1500:]), model.predict(X[1500:]))
+    assert_labels_match(compiled.predict(X[1500:1510]), model.predict(X[1500:1510]))  # few-row path
+    assert_values_close(compiled.transform(X[1500:]), model.transform(X[1500:]))
+    assert compiled.score(X[1500:]) == pytest.approx(model.score(X[1500:]), rel=1e-4)
+
+
+def test_kmeans_as_feature_step(classification_data):
+    """KMeans inside a pipeline feeds its distances to the next step, like sklearn."""
+    X, y = classification_data
+    model = make_pipeline(StandardScaler(), KMeans(n_clusters=4, n_init=1, random_state=0),
+                          LogisticRegression()).fit(X, y)
+    compiled = ooc.compile_pipeline(model)
+    assert [n.op for n in compiled.graph.steps][-1] == "distances"
+    assert_values_close(compiled.predict_proba(X), model.predict_proba(X))
+
+
+def test_kmeans_weighted_score(classification_data, rng):
+    """score with sample_weight weights each row's squared distance."""
+    X, _ = classification_data
+    w = rng.uniform(0.1, 2.0, size=len(X))
+    model = KMeans(n_clusters=3, n_init=1, random_state=0).fit(X)
+    compiled = ooc.compile_pipeline(model)
+    assert compiled.score(X, sample_weight=w) == pytest.approx(model.score(X, sample_weight=w), rel=1e-4)
+
+
+@pytest.mark.parametrize("cls", [PCA, IncrementalPCA])
+@pytest.mark.parametrize("whiten", [False, True])
+def test_pca_parity(cls, whiten, classification_data):
+    """transform matches with and without whitening."""
+    X, _ = classification_data
+    model = cls(n_components=3, whiten=whiten).fit(X)
+    assert_values_close(ooc.compile_pipeline(model).transform(X), model.transform(X))
+
+
+def test_pca_then_classifier_folds_to_one_layer(classification_data):
+    """Scaler + PCA + LogisticRegression compile to a single linear head with the same output."""
+    X, y = classification_data
+    model = make_pipeline(StandardScaler(), PCA(n_components=3), LogisticRegression()).fit(X, y)
+    compiled = ooc.compile_pipeline(model)
+    assert compiled.graph.steps == []
+    assert_values_close(compiled.predict_proba(X), model.predict_proba(X))
+    assert_labels_match(compiled.predict(X), model.predict(X))
+
+
+@pytest.mark.gpu
+def test_kmeans_on_gpu(classification_data):
+    """On CUDA (tensor path, no numba) k-means labels and distances match sklearn."""
+    X, _ = classification_data
+    model = KMeans(n_clusters=5, n_init=1, random_state=0).fit(X)
+    compiled = ooc.compile_pipeline(model, device="cuda")
+    assert_labels_match(compiled.predict(X), model.predict(X))
+    assert_values_close(compiled.transform(X), model.transform(X))

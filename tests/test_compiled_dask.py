@@ -1,0 +1,115 @@
+"""Compiled models on dask input: lazy map_blocks results with known chunks and sklearn's values."""
+
+import dask.array as da
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.cluster import MiniBatchKMeans
+from sklearn.ensemble import GradientBoostingRegressor, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import outofcore as ooc
+from outofcore.compiled._testing import assert_labels_match, assert_values_close
+
+
+@pytest.mark.parametrize("chunks", [1, 37, 5000])
+def test_dask_array_is_lazy_and_matches(chunks, classification_data):
+    """predict/predict_proba/decision_function on a dask array stay lazy, keep the row chunks,
+    and compute to sklearn's results (chunks of 1 row, uneven chunks, one chunk larger than X)."""
+    X, y = classification_data
+    X, y = X[:300], y[:300]
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, np.array(["a", "b", "c"])[y])
+    compiled = ooc.compile_pipeline(model)
+    dX = da.from_array(X, chunks=(chunks, 5))
+    pred, proba = compiled.predict(dX), compiled.predict_proba(dX)
+    scores = compiled.decision_function(dX)
+    assert isinstance(pred, da.Array) and pred.chunks == (dX.chunks[0],)
+    assert proba.chunks == (dX.chunks[0], (3,)) and proba.dtype == np.float32
+    assert pred.dtype == model.classes_.dtype
+    assert_labels_match(pred.compute(), model.predict(X))
+    assert_values_close(proba.compute(), model.predict_proba(X))
+    assert_values_close(scores.compute(), model.decision_function(X))
+
+
+def test_dask_column_chunks_are_joined(classification_data):
+    """A dask array chunked along columns is rechunked so each block holds whole rows."""
+    X, y = classification_data
+    model = RandomForestClassifier(n_estimators=4, max_depth=4, random_state=0).fit(X, y)
+    dX = da.from_array(X, chunks=(500, 2))
+    assert_values_close(ooc.compile_pipeline(model).predict_proba(dX).compute(), model.predict_proba(X))
+
+
+def test_dask_dataframe_by_name(classification_data):
+    """A dask DataFrame is reordered to the fitted column names before prediction."""
+    X, y = classification_data
+    df = pd.DataFrame(X, columns=list("abcde"))
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(df, y)
+    ddf = dd.from_pandas(df[list("edcba")], npartitions=3)
+    pred = ooc.compile_pipeline(model).predict(ddf)
+    assert isinstance(pred, da.Array)
+    assert_labels_match(pred.compute(), model.predict(df))
+
+
+def test_dask_regression_and_score(regression_data):
+    """A 1-D regression output and the R^2 score over dask input match sklearn."""
+    X, y = regression_data
+    model = GradientBoostingRegressor(n_estimators=5, random_state=0).fit(X, y)
+    compiled = ooc.compile_pipeline(model)
+    dX, dy = da.from_array(X, chunks=(300, 5)), da.from_array(y, chunks=300)
+    pred = compiled.predict(dX)
+    assert pred.ndim == 1 and pred.chunks == dX.chunks[:1]
+    assert_values_close(pred.compute(), model.predict(X))
+    assert compiled.score(dX, dy) == pytest.approx(model.score(X, y), rel=1e-4)
+
+
+def test_dask_kmeans_transform_and_score(classification_data):
+    """k-means distances keep one column per centre; the dask score equals sklearn's -inertia."""
+    X, _ = classification_data
+    model = MiniBatchKMeans(n_clusters=4, n_init=1, random_state=0).fit(X)
+    compiled = ooc.compile_pipeline(model)
+    dX = da.from_array(X, chunks=(700, 5))
+    dist = compiled.transform(dX)
+    assert dist.chunks == (dX.chunks[0], (4,))
+    assert_values_close(dist.compute(), model.transform(X))
+    assert compiled.score(dX) == pytest.approx(model.score(X), rel=1e-4)
+    labels = compiled.predict(dX)
+    assert labels.dtype == model.predict(X).dtype
+    assert_labels_match(labels.compute(), model.predict(X))
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba"])
+def test_predict_to_parquet_with_compiled_model(method, classification_data, tmp_path):
+    """predict_to_parquet runs a compiled pipeline (moved with device='cpu') part by part and
+    writes sklearn's predictions."""
+    X, y = classification_data
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    labels = np.array(["a", "b", "c"])[y]
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(df, labels)
+    src = tmp_path / "src"
+    src.mkdir()
+    for i, part in enumerate(np.array_split(np.arange(len(df)), 3)):
+        df.iloc[part].assign(id=part).to_parquet(src / f"part-{i}.parquet")
+    dest = tmp_path / "pred"
+    ooc.predict_to_parquet(ooc.compile_pipeline(model), src, dest, method=method, keep=["id"],
+                           device="cpu")
+    out = pd.read_parquet(dest).sort_values("id")
+    if method == "predict":
+        assert_labels_match(out["prediction"].to_numpy(), model.predict(df))
+    else:
+        assert_values_close(out[[f"proba_{c}" for c in "abc"]].to_numpy(), model.predict_proba(df))
+
+
+def test_pickled_for_distributed_workers(classification_data):
+    """A compiled model survives the pickling dask.distributed uses to ship tasks, rebuilt from its
+    arrays (not from pickled torch modules), with identical outputs."""
+    import pickle
+
+    X, y = classification_data
+    model = RandomForestClassifier(n_estimators=3, max_depth=3, random_state=0).fit(X, y)
+    compiled = ooc.compile_pipeline(model, tree_strategy="gemm")
+    clone = pickle.loads(pickle.dumps(compiled))
+    assert clone is not compiled and clone.tree_strategy == "gemm"
+    np.testing.assert_array_equal(clone.predict_proba(X), compiled.predict_proba(X))
