@@ -95,6 +95,39 @@ def test_plan_row_groups(rg_rows, block_rows, expected):
     assert max(sizes) <= block_rows and sum(sizes) == sum(rg_rows)
 
 
+def test_plan_row_groups_with_a_split_limit():
+    """Between the merge and the split limits a row group is a block of its own, whole."""
+    blocks = oio._plan_row_groups([40, 40, 150, 40, 450], 100, 200)
+    assert blocks == [((0, 1), None, None, 0), ((2,), None, None, 80), ((3,), None, None, 230),
+                      ((4,), 0, 150, 270), ((4,), 150, 300, 420), ((4,), 300, 450, 570)]
+
+
+@pytest.mark.parametrize("dtype, expected", [
+    ("float32", (80, 150, 40, 150, 150, 150)),
+    ("float64", (40, 40, 150, 40, 150, 150, 150)),
+])
+def test_default_blocks_follow_the_row_width(tmp_path, monkeypatch, dtype, expected):
+    """Without block_rows, row groups merge up to a byte budget of features (wider rows, fewer
+    rows) and only row groups above DEFAULT_BLOCK_ROWS are split; the values are the file's."""
+    monkeypatch.setattr(oio, "_BLOCK_BYTES", 3 * 4 * 100)  # 100 rows of 3 float32 features
+    monkeypatch.setattr(oio, "DEFAULT_BLOCK_ROWS", 200)
+    rng = np.random.default_rng(9)
+    frame = pd.DataFrame(rng.normal(size=(720, 3)), columns=["a", "b", "c"])
+    frame["target"] = rng.integers(0, 2, size=720)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    with pq.ParquetWriter(tmp_path / "part-0.parquet", table.schema) as writer:
+        start = 0
+        for n in [40, 40, 150, 40, 450]:
+            writer.write_table(table.slice(start, n), row_group_size=n)
+            start += n
+    X, y = read_parquet(tmp_path, target="target", dtype=dtype)
+    assert X.chunks[0] == expected and y.chunks[0] == expected
+    assert_array_equal(X.compute(), frame[["a", "b", "c"]].to_numpy(dtype))
+    assert_array_equal(y.compute(), frame["target"].to_numpy())
+    X, _ = read_parquet(tmp_path, target="target", dtype=dtype, block_rows=1000)
+    assert X.chunks[0] == (720,)
+
+
 @pytest.mark.parametrize("block_rows", [1, 7, 30, 1000])
 def test_block_rows_splitting(tmp_path, block_rows):
     """Blocks never exceed block_rows, and split or merged row groups read the same values."""
@@ -319,3 +352,34 @@ def test_csv_errors_at_planning(tmp_path):
     (tmp_path / "part-1.csv").write_text("")
     with pytest.raises(ValueError, match=r"part-1.csv is empty"):
         read_csv(tmp_path, target="t")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("rows, tile", [(301, 64), (301, 8192), (64, 64), (0, 64)])
+def test_blocks_built_by_tiles_equal_column_stack(monkeypatch, dtype, rows, tile):
+    """A C-ordered block built a tile of rows at a time equals np.column_stack of its columns,
+    whatever the tile size against the rows and the arrow chunk boundaries (ints included)."""
+    monkeypatch.setattr(oio, "_TILE_ROWS", tile)
+    rng = np.random.default_rng(4)
+    columns = {f"f{j}": rng.normal(size=rows) for j in range(5)}
+    columns["n"] = rng.integers(-50, 50, size=rows)
+    table = pa.table(columns)
+    # Chunks of 100, 1 and the rest rows, so tiles straddle chunk boundaries.
+    table = pa.concat_tables([table.slice(0, 100), table.slice(100, 1), table.slice(101)])
+    names = ["f3", "n", "f0"]
+    block = oio._matrix(table, names, np.dtype(dtype), True, str)
+    expected = np.column_stack([columns[n] for n in names]).astype(dtype).reshape(rows, 3)
+    assert block.flags.c_contiguous and block.dtype == np.dtype(dtype)
+    assert_array_equal(block, expected)
+
+
+def test_tiled_block_reports_the_first_bad_column_and_its_first_row(monkeypatch):
+    """The finite check names the first column holding NaN/inf and its first bad row, even when
+    a later tile meets another bad column first."""
+    monkeypatch.setattr(oio, "_TILE_ROWS", 10)
+    a, b = np.zeros(50), np.zeros(50)
+    b[3] = np.inf
+    a[42] = np.nan
+    table = pa.table({"a": a, "b": b})
+    with pytest.raises(ValueError, match=r"column 'a' holds nan at row 42"):
+        oio._matrix(table, ["a", "b"], np.dtype("float64"), True, lambda r: f"row {r}")
