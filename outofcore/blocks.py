@@ -75,12 +75,23 @@ class BlockStream:
         values = iter(dask.compute(*wanted))
         return tuple(None if d is None else next(values) for d in self._delayed)
 
-    def iterate(self, order):
-        """Yield ``(index, blocks)`` for each block index in ``order``, computing ahead."""
+    def _produce(self, index, seed, prepare):
+        blocks = self.compute(index)
+        if prepare is None:
+            return blocks
+        return prepare(*blocks, seed=seed, where=self.where(index))
+
+    def iterate(self, order, *, seeds=None, prepare=None):
+        """Yield ``(index, blocks)`` for each block index in ``order``, computing ahead.
+
+        With ``prepare``, each block is handed out as ``prepare(*blocks, seed=, where=)``, run in
+        the thread that computes it (``seeds`` gives one seed per position of ``order``).
+        """
         order = [int(i) for i in order]
+        seeds = [None] * len(order) if seeds is None else [int(s) for s in seeds]
         if self.prefetch <= 0:
-            for index in order:
-                yield index, self.compute(index)
+            for index, seed in zip(order, seeds):
+                yield index, self._produce(index, seed, prepare)
             return
         pending = deque()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="outofcore-prefetch") as pool:
@@ -89,7 +100,8 @@ class BlockStream:
                 while position < len(order) or pending:
                     while position < len(order) and len(pending) <= self.prefetch:
                         index = order[position]
-                        pending.append((index, pool.submit(self.compute, index)))
+                        pending.append((index, pool.submit(self._produce, index, seeds[position],
+                                                           prepare)))
                         position += 1
                     index, future = pending.popleft()
                     yield index, future.result()
@@ -99,9 +111,19 @@ class BlockStream:
 
     def fold(self, estimator, order, seeds, step):
         """Yield ``(index, estimator)`` after ``step(estimator, Xb, yb, wb, seed=, where=)`` ran on
-        each non-empty block of ``order``, in this process."""
-        for (index, (Xb, yb, wb)), seed in zip(self.iterate(order), seeds):
-            estimator = step(estimator, Xb, yb, wb, seed=int(seed), where=self.where(index))
+        each non-empty block of ``order``, in this process.
+
+        A step with ``prepare`` and ``fit`` halves (``outofcore._fold.FoldStep``) has ``prepare``
+        run in the prefetch thread, beside the previous block's ``partial_fit``.
+        """
+        prepare = getattr(step, "prepare", None)
+        if prepare is None:
+            for (index, (Xb, yb, wb)), seed in zip(self.iterate(order), seeds):
+                estimator = step(estimator, Xb, yb, wb, seed=int(seed), where=self.where(index))
+                yield index, estimator
+            return
+        for index, (Xb, yb, wb) in self.iterate(order, seeds=seeds, prepare=prepare):
+            estimator = step.fit(estimator, Xb, yb, wb)
             yield index, estimator
 
     def map_blocks(self, func, indices):

@@ -14,10 +14,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._arrays import align_to, as_dask_array, feature_names, is_dask_collection
 from ._fold import (
+    FoldStep,
     apply_block,
     check_partial_fit_kwargs,
     output_spec,
-    partial_fit_block,
     score_rows,
     weighted_score,
 )
@@ -255,8 +255,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         self._rng = rng
         position = restore_fold(self, saved, rng) if saved is not None else {}
         train, valid = self._split_blocks(stream, rng)
-        step = partial(
-            partial_fit_block,
+        step = FoldStep(
             classes=self.classes_ if classifier else None,
             shuffle_rows=self.shuffle_rows,
             fit_params=fit_params,

@@ -129,12 +129,14 @@ def test_passive_aggressive_still_supported(classification_data):
     assert_allclose(model.estimator_.coef_, expected.coef_, rtol=1e-12)
 
 
-def test_shuffled_epochs_follow_the_documented_draws(classification_data):
-    """With shuffling, the fold equals a hand loop replaying the random_state's block and row draws."""
+@pytest.mark.parametrize("prefetch", [0, 1, 2])
+def test_shuffled_epochs_follow_the_documented_draws(classification_data, prefetch):
+    """With shuffling, the fold equals a hand loop replaying the random_state's block and row draws,
+    whether blocks are checked and shuffled in the prefetch thread or inline (prefetch=0)."""
     X, y = classification_data
     Xd, blocks = _blocks(X, y, 300)
-    model = Incremental(SGDClassifier(random_state=0), epochs=3, random_state=7).fit(
-        Xd, da.from_array(y, chunks=300))
+    model = Incremental(SGDClassifier(random_state=0), epochs=3, random_state=7,
+                        prefetch=prefetch).fit(Xd, da.from_array(y, chunks=300))
     rng = np.random.RandomState(7)
     est = clone(SGDClassifier(random_state=0))
     for _ in range(3):
