@@ -156,18 +156,13 @@ def _rate(rows, seconds):
 
 # ------------------------------------------------------------------------------------ commands
 def cmd_make_data(args):
-    import inspect
-
     from outofcore.data import generate
 
     fmt = args.format or ("csv" if args.out.rstrip("/").endswith(".csv") else "parquet")
-    options = {}
-    if "verbose" in inspect.signature(generate).parameters:
-        options["verbose"] = _verbose(args)
     start = time.perf_counter()
     generate(args.out, rows=args.rows, features=args.features, task=args.task,
              n_classes=args.n_classes, format=fmt, rows_per_part=args.rows_per_part,
-             seed=args.seed, overwrite=args.overwrite, **options)
+             seed=args.seed, overwrite=args.overwrite, verbose=_verbose(args))
     seconds = time.perf_counter() - start
     _say(args, f"wrote {args.rows:,} rows x {args.features} features ({args.task}, {fmt}) to "
                f"{args.out} in {seconds:.1f} s ({_rate(args.rows, seconds)})")
@@ -228,32 +223,13 @@ def cmd_fit(args):
 
 def predict_file(args, model, data, out, method):
     """Write ``method`` of ``model`` for DATA to ``out`` with a progress bar: returns rows."""
-    from dask.callbacks import Callback
-    from dask.utils import key_split
+    from outofcore import predict_to_parquet
 
-    from outofcore import predict_to_parquet, read_parquet
-    from outofcore.progress import RowProgress
-
-    names = getattr(model, "feature_names_in_", None)
-    # Planned from the parquet footers: nothing is read.
-    total = int(read_parquet(data, columns=None if names is None else list(names)).shape[0])
-
-    class PartProgress(Callback):
-        # predict_to_parquet runs one task per input part (``_predict_part-<id>``; key_split drops
-        # the underscore): each finished part moves the bar by its share of the rows.
-        def _start(self, dsk):
-            self.left = sum(1 for k in dsk if key_split(k) == "predict_part")
-
-        def _posttask(self, key, result, dsk, state, worker_id):
-            if key_split(key) == "predict_part":
-                self.left -= 1
-                rows_left = total - bar.rows
-                bar.update(rows_left // (self.left + 1) if self.left else rows_left)
-
-    with RowProgress(total, "predict", verbose=_verbose(args)) as bar, PartProgress():
-        predict_to_parquet(model, data, out, method=method, keep=args.keep,
-                           overwrite=args.overwrite, device=getattr(args, "device", None))
-    return total
+    done = []
+    predict_to_parquet(model, data, out, method=method, keep=args.keep, overwrite=args.overwrite,
+                       device=getattr(args, "device", None), verbose=_verbose(args),
+                       callback=done.append)
+    return done[-1]["rows"] if done else 0
 
 
 def cmd_predict(args):

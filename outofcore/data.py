@@ -33,6 +33,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from outofcore.io import _discard, _publish, _refuse_existing, _temp_sibling
+from outofcore.progress import RowProgress
 
 _TASKS = ("classification", "regression")
 _FORMATS = ("parquet", "csv")
@@ -130,7 +131,7 @@ def _positive(name, value, minimum=1):
 
 def generate(path, *, rows, features=20, task="classification", n_classes=2, format="parquet",
              rows_per_part=1_000_000, row_group_rows=250_000, seed=0, overwrite=False,
-             workers=None, storage_options=None):
+             workers=None, storage_options=None, verbose=False, callback=None):
     """Write a deterministic synthetic data set as a folder of parquet or CSV parts.
 
     Parameters
@@ -156,6 +157,10 @@ def generate(path, *, rows, features=20, task="classification", n_classes=2, for
         Parts written at once (default: the number of CPUs, at most 4).
     storage_options : dict, optional
         Passed to fsspec.
+    verbose : bool or "auto", default=False
+        Progress bar (rows/s, ETA) on stderr as parts are written; "auto": only on a terminal.
+    callback : callable, optional
+        Called with a dict (``rows``, ``total``, ``seconds``, ``part``) after each part.
 
     Returns
     -------
@@ -192,8 +197,10 @@ def generate(path, *, rows, features=20, task="classification", n_classes=2, for
             futures = [pool.submit(_write_part, fs, f"{tmp}/part-{i:05d}.{format}", i, n, start,
                                    params, cfg) for i, n, start in parts]
             try:
-                for future in futures:
-                    future.result()
+                with RowProgress(rows, "make-data", verbose=verbose, callback=callback) as progress:
+                    for (i, n, _), future in zip(parts, futures):
+                        future.result()
+                        progress.update(n, part=i)
             except BaseException:
                 for future in futures:  # parts not started yet; running ones finish first
                     future.cancel()

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from dask.callbacks import Callback
 from sklearn.base import BaseEstimator
 
 from outofcore.io import (
@@ -33,6 +34,8 @@ from outofcore.io import (
     _refuse_existing,
     _temp_sibling,
 )
+from outofcore.progress import RowProgress
+from outofcore.threads import guarded, thread_guard
 
 _METHODS = ("predict", "predict_proba", "decision_function", "transform")
 _PREFIX = {"predict": "prediction", "predict_proba": "proba", "decision_function": "decision",
@@ -139,6 +142,18 @@ def _predict_part(model, job, path, display, out_path):
     return None if writer is None else writer.schema
 
 
+class _PartsDone(Callback):
+    """Moves the progress by a part's rows when the local scheduler finishes its task."""
+
+    def __init__(self, rows, progress):
+        super().__init__()
+        self._rows, self._progress = rows, progress
+
+    def _posttask(self, key, result, dsk, state, worker_id):
+        if key in self._rows:
+            self._progress.update(self._rows[key], part=key)
+
+
 def _schema_without_rows(model, job, schema0, source):
     """Output schema when no part has rows, from the model's classes or output names."""
     classes = getattr(model, "classes_", None)
@@ -168,7 +183,8 @@ def _model_feature_names(model):
 
 def predict_to_parquet(model, source, dest, *, method="predict", columns=None, keep=None,
                        overwrite=False, dtype="float32", block_rows=DEFAULT_BLOCK_ROWS,
-                       check_finite=True, device=None, storage_options=None):
+                       check_finite=True, device=None, storage_options=None, verbose=False,
+                       callback=None):
     """Write ``model.<method>`` of parquet rows to parquet, part by part, rows in input order.
 
     Parameters
@@ -195,6 +211,11 @@ def predict_to_parquet(model, source, dest, *, method="predict", columns=None, k
         As in :func:`outofcore.read_parquet`; at most ``block_rows`` rows are predicted at once.
     device : str or torch.device, optional
         Move a compiled model there first (``model.to(device)``).
+    verbose : bool or "auto", default=False
+        Progress bar (rows/s, ETA) on stderr as parts finish; "auto": only on a terminal.
+    callback : callable, optional
+        Called with a dict (``rows``, ``total``, ``seconds``, ``part``) each time a part is written.
+        Progress is reported by the local schedulers; on a distributed cluster, watch its dashboard.
 
     Returns
     -------
@@ -229,7 +250,8 @@ def predict_to_parquet(model, source, dest, *, method="predict", columns=None, k
     _refuse_existing(dest_fs, dest_path, overwrite)
 
     displays = [_display(src_fs, p) for p in files]
-    schemas = [_parquet_footer(src_fs, p, d)[1] for p, d in zip(files, displays, strict=True)]
+    footers = [_parquet_footer(src_fs, p, d) for p, d in zip(files, displays, strict=True)]
+    schemas = [schema for _, schema, _ in footers]
     for d, schema in zip(displays, schemas, strict=True):
         missing = [k for k in keep if k not in schema.names]
         if missing:
@@ -266,9 +288,14 @@ def predict_to_parquet(model, source, dest, *, method="predict", columns=None, k
                 dest_fs.makedirs(posixpath.dirname(out), exist_ok=True)
         # The model is put in the graph once under a fixed name: hashing a large model is slow.
         model_task = dask.delayed(model, name=f"model-{secrets.token_hex(8)}", traverse=False)
-        tasks = [dask.delayed(_predict_part, pure=False)(model_task, job, p, d, out)
-                 for p, d, out in zip(files, displays, outs, strict=True)]
-        written = dask.compute(*tasks)
+        keys = [f"predict-part-{i}-{secrets.token_hex(4)}" for i in range(len(files))]
+        tasks = [dask.delayed(guarded(_predict_part), pure=False)(model_task, job, p, d, out,
+                                                                   dask_key_name=key)
+                 for p, d, out, key in zip(files, displays, outs, keys, strict=True)]
+        rows = {key: meta.num_rows for key, (meta, _, _) in zip(keys, footers, strict=True)}
+        with thread_guard(), RowProgress(sum(rows.values()), "predict", verbose=verbose,
+                                         callback=callback) as progress, _PartsDone(rows, progress):
+            written = dask.compute(*tasks)
         template = next((s for s in written if s is not None), None)
         if template is None:
             template = _schema_without_rows(model, job, schemas[0], os.fspath(source))

@@ -127,3 +127,25 @@ def test_row_progress_verbose(verbose, tty, bar, monkeypatch):
         progress.update(40, epoch=1)
     assert ("100/100" in stderr.getvalue()) == bar
     assert [c["rows"] for c in calls] == [60, 100] and calls[0]["epoch"] == 1
+
+
+def test_generate_and_predict_to_parquet_report_each_part(tmp_path):
+    """make-data and predict_to_parquet call back once per part with cumulative rows."""
+    import numpy as np
+    from sklearn.linear_model import SGDClassifier
+
+    import outofcore as ooc
+
+    parts = []
+    ooc.data.generate(tmp_path / "d", rows=2500, features=3, rows_per_part=1000,
+                      callback=parts.append)
+    assert [p["rows"] for p in parts] == [1000, 2000, 2500]
+    assert [p["part"] for p in parts] == [0, 1, 2] and all(p["total"] == 2500 for p in parts)
+    X, y = ooc.read_parquet(tmp_path / "d", target="target", exclude=["id"])
+    model = SGDClassifier(random_state=0).fit(X.compute(), y.compute())
+    done = []
+    ooc.predict_to_parquet(model, tmp_path / "d", tmp_path / "p", columns=["f0", "f1", "f2"],
+                           callback=done.append)
+    assert sorted(d["rows"] for d in done) == [1000, 2000, 2500]
+    assert len({d["part"] for d in done}) == 3
+    assert np.isclose(done[-1]["rows"], 2500)
