@@ -9,6 +9,8 @@ import numpy as np
 # Feature names of dask arrays made by our readers, keyed by the array's name. A dask array's name is a
 # deterministic token of how it was built, so ``persist()`` and re-reads of the same files keep it.
 _FEATURE_NAMES = {}
+# For targets made by our readers: a function returning the distinct labels without reading X.
+_LABEL_SOURCES = {}
 
 
 def is_dask_collection(X):
@@ -41,6 +43,23 @@ def register_feature_names(X, names):
     """Remember the column names of a reader-built dask array X; returns X."""
     _FEATURE_NAMES[X.name] = tuple(str(n) for n in names)
     return X
+
+
+def register_labels(y, distinct):
+    """Remember ``distinct()``, a cheap way to find the labels of a reader-built target y."""
+    _LABEL_SOURCES[y.name] = distinct
+    return y
+
+
+def distinct_labels(y):
+    """The sorted distinct values of dask y: from its reader when it registered a cheaper way
+    (parquet reads only the target column), else one pass of ``dask.array.unique``."""
+    source = _LABEL_SOURCES.get(getattr(y, "name", None))
+    if source is not None:
+        return np.asarray(source())
+    import dask.array as da
+
+    return np.asarray(da.unique(y).compute(), dtype=y.dtype)
 
 
 def as_dask_array(X, *, name="X"):
@@ -87,5 +106,8 @@ def align_to(X, v, *, name):
             f"Read them together (e.g. outofcore.read_parquet(path, target=...)) so they line up."
         )
     if v.chunks[0] != X.chunks[0]:
+        source = _LABEL_SOURCES.get(v.name)
         v = v.rechunk({0: X.chunks[0]})
+        if source is not None:
+            register_labels(v, source)
     return v

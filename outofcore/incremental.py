@@ -12,7 +12,7 @@ from sklearn.utils import check_random_state, get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._arrays import align_to, as_dask_array, feature_names, is_dask_collection
+from ._arrays import align_to, as_dask_array, distinct_labels, feature_names, is_dask_collection
 from ._fold import (
     FoldStep,
     apply_block,
@@ -384,9 +384,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             return np.unique(np.asarray(self.classes, dtype=y.dtype))
         if isinstance(y, np.ndarray):
             return np.unique(y)
-        import dask.array as da
-
-        return np.asarray(da.unique(y).compute(), dtype=y.dtype)
+        return distinct_labels(y)
 
     def _split_blocks(self, stream, rng):
         """Training and validation block indices; validation only with early stopping."""

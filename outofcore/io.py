@@ -24,6 +24,7 @@ import os
 import re
 import secrets
 from dataclasses import dataclass
+from functools import partial
 
 import fsspec
 import numpy as np
@@ -32,7 +33,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
-from outofcore._arrays import register_feature_names
+from outofcore._arrays import register_feature_names, register_labels
 
 DEFAULT_BLOCK_ROWS = 2**20
 # Features per block when block_rows is not given; row groups merge up to it (see the module notes).
@@ -508,7 +509,23 @@ def read_parquet(path, target=None, columns=None, dtype="float32", *, exclude=()
     spec = _Spec(fs, tuple(features), target, dtype, y_dtype, check_finite)
     token = _token("parquet", fs, files, features, target, dtype.str, check_finite, merge_rows,
                    split_rows)
-    return _assemble(_read_parquet_block, spec, blocks, token)
+    arrays = _assemble(_read_parquet_block, spec, blocks, token)
+    if target is not None:
+        register_labels(arrays[1], partial(_parquet_labels, fs, tuple(files), target, y_dtype))
+    return arrays
+
+
+def _parquet_labels(fs, files, target, y_dtype):
+    """Distinct values of the target column, reading that column alone (one task per file)."""
+    import dask
+
+    def distinct(path):
+        with fs.open(path, "rb") as f:
+            column = pq.read_table(f, columns=[target]).column(0)
+        return np.unique(column.to_numpy(zero_copy_only=False).astype(y_dtype, copy=False))
+
+    parts = dask.compute(*[dask.delayed(distinct)(p) for p in files])
+    return np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=y_dtype)
 
 
 # ------------------------------------------------------------------------------------------ CSV

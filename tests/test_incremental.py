@@ -371,3 +371,34 @@ def test_x_and_y_from_one_read_are_read_once_per_block(tmp_path, monkeypatch):
     reads.clear()
     Incremental(SGDClassifier(), epochs=2, classes=[0, 1], random_state=0).fit(Xs, y)
     assert len(reads) == 2 * X.numblocks[0] == 8
+
+
+def test_labels_of_a_parquet_target_are_found_without_reading_the_features(tmp_path):
+    """Class discovery on read_parquet's y reads the target column alone, not X's blocks."""
+    import pyarrow.parquet as pq
+
+    import outofcore as ooc
+    from outofcore import _arrays
+
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        frame = pd.DataFrame(rng.normal(size=(300, 4)), columns=list("abcd"))
+        frame["target"] = rng.choice(np.array(["x", "y", "z"], dtype=object), size=300)
+        frame.to_parquet(tmp_path / f"part-{i}.parquet")
+    X, y = ooc.read_parquet(tmp_path, target="target")
+    reads = []
+    original = pq.read_table
+
+    def counting(*args, **kwargs):
+        reads.append(kwargs.get("columns"))
+        return original(*args, **kwargs)
+
+    pq.read_table, saved = counting, pq.read_table
+    try:
+        labels = _arrays.distinct_labels(y)
+    finally:
+        pq.read_table = saved
+    assert reads == [["target"]] * 3
+    assert_array_equal(labels, np.unique(y.compute()))
+    model = Incremental(SGDClassifier(), random_state=0).fit(X, y)
+    assert_array_equal(model.classes_, ["x", "y", "z"])
