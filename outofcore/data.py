@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from outofcore.io import _discard, _publish, _refuse_existing, _temp_sibling
+from outofcore._files import _discard, _publish, _refuse_existing, _temp_sibling
 from outofcore.progress import RowProgress
 
 _TASKS = ("classification", "regression")

@@ -1,11 +1,14 @@
-"""``Incremental``: fit any estimator with ``partial_fit`` block by block over data larger than memory."""
+"""``Incremental``: fit any estimator with ``partial_fit`` block by block over data larger than memory.
+
+Its lazy predictions and scores on dask input are built by :mod:`outofcore._lazy`.
+"""
 
 import time
 import warnings
 from functools import partial
 
 import numpy as np
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier, is_regressor
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 from sklearn.exceptions import DataConversionWarning
 from sklearn.metrics import get_scorer
 from sklearn.utils import check_random_state, get_tags
@@ -13,29 +16,13 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._arrays import align_to, as_dask_array, distinct_labels, feature_names, is_dask_collection
-from ._fold import (
-    FoldStep,
-    apply_block,
-    check_partial_fit_kwargs,
-    output_spec,
-    score_rows,
-    weighted_score,
-)
+from ._fold import FoldStep, check_partial_fit_kwargs, weighted_score
 from ._distributed import DistributedBlocks, active_client, guard_workers
+from ._lazy import dask_model_score, estimator_has, lazy_method
 from .blocks import BlockStream
 from .checkpoint import checkpointer_for, restore_fold, save_fold
 from .progress import RowProgress
-from .threads import guarded, thread_guard
-
-
-def _estimator_has(attr):
-    """available_if check: the fitted estimator_ if present, else the unfitted estimator, has attr."""
-
-    def check(self):
-        inner = getattr(self, "estimator_", self.estimator)
-        return hasattr(inner, attr)
-
-    return check
+from .threads import thread_guard
 
 
 class Incremental(MetaEstimatorMixin, BaseEstimator):
@@ -421,51 +408,45 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         names = feature_names(X)
         X = as_dask_array(X)
         self._check_features(X.shape[1], names, reset=False)
-        dtype, width = output_spec(self.estimator_, method, X.dtype)
-        func = guarded(partial(apply_block, self.estimator_, method, dtype))
-        if width is None:
-            return X.map_blocks(func, dtype=dtype, drop_axis=1, chunks=(X.chunks[0],), token=method,
-                                meta=np.empty((0,), dtype=dtype))
-        return X.map_blocks(func, dtype=dtype, chunks=(X.chunks[0], (width,)), token=method,
-                            meta=np.empty((0, 0), dtype=dtype))
+        return lazy_method(self.estimator_, method, X)
 
-    @available_if(_estimator_has("predict"))
+    @available_if(estimator_has("predict"))
     def predict(self, X):
         """Predict with ``estimator_``: lazy (a dask array) on dask input, eager otherwise."""
         return self._lazy("predict", X)
 
-    @available_if(_estimator_has("predict_proba"))
+    @available_if(estimator_has("predict_proba"))
     def predict_proba(self, X):
         """Class probabilities, one column per ``classes_``; lazy on dask input."""
         return self._lazy("predict_proba", X)
 
-    @available_if(_estimator_has("predict_log_proba"))
+    @available_if(estimator_has("predict_log_proba"))
     def predict_log_proba(self, X):
         """Log class probabilities; lazy on dask input."""
         return self._lazy("predict_log_proba", X)
 
-    @available_if(_estimator_has("decision_function"))
+    @available_if(estimator_has("decision_function"))
     def decision_function(self, X):
         """Decision function of ``estimator_``; lazy on dask input."""
         return self._lazy("decision_function", X)
 
-    @available_if(_estimator_has("transform"))
+    @available_if(estimator_has("transform"))
     def transform(self, X):
         """Transform with ``estimator_``; lazy on dask input."""
         return self._lazy("transform", X)
 
-    @available_if(_estimator_has("transform"))
+    @available_if(estimator_has("transform"))
     def fit_transform(self, X, y=None, **fit_params):
         """Fit, then transform X (lazily on dask input)."""
         return self.fit(X, y, **fit_params).transform(X)
 
-    @available_if(_estimator_has("get_feature_names_out"))
+    @available_if(estimator_has("get_feature_names_out"))
     def get_feature_names_out(self, input_features=None):
         """Output feature names of ``estimator_``."""
         check_is_fitted(self)
         return self.estimator_.get_feature_names_out(input_features)
 
-    @available_if(_estimator_has("score"))
+    @available_if(estimator_has("score"))
     def score(self, X, y=None, sample_weight=None):
         """Score on X: accuracy for classifiers and R^2 for regressors over every row; otherwise the
         estimator's ``score`` summed over blocks (clusterers) or averaged by rows.
@@ -477,20 +458,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             X = validate_data(self, X, reset=False, dtype=None, ensure_all_finite=False)
             kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
             return self.estimator_.score(X, y, **kwargs)
-        from ._dask_scores import dask_score
-
-        X = as_dask_array(X)
-        y = None if y is None else align_to(X, y, name="y")
-        w = None if sample_weight is None else align_to(X, sample_weight, name="sample_weight")
-        if is_classifier(self) or is_regressor(self):
-            return dask_score(self.predict(X), y, w, kind="accuracy" if is_classifier(self) else "r2")
-        blocks = X.map_blocks(
-            guarded(partial(score_rows, self.estimator_)), dtype=np.float64, drop_axis=1,
-            chunks=((1,) * X.numblocks[0],), meta=np.empty((0,), np.float64),
-        ).compute()
-        if get_tags(self.estimator_).estimator_type == "clusterer":
-            return float(blocks.sum())
-        return float(blocks.sum() / X.shape[0])
+        return dask_model_score(self, X, y, sample_weight)
 
 
 def _as_column(v, X, name="y"):

@@ -21,19 +21,16 @@ import pyarrow.parquet as pq
 from dask.callbacks import Callback
 from sklearn.base import BaseEstimator
 
-from outofcore.io import (
-    DEFAULT_BLOCK_ROWS,
-    _check_args,
-    _check_parts,
+from outofcore._files import (
     _discard,
     _display,
     _list_files,
-    _matrix,
-    _parquet_footer,
     _publish,
     _refuse_existing,
     _temp_sibling,
 )
+from outofcore._tables import DEFAULT_BLOCK_ROWS, _check_args, _check_parts, _matrix
+from outofcore.io import _parquet_footer
 from outofcore.progress import RowProgress
 from outofcore.threads import guarded, thread_guard
 

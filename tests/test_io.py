@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from numpy.testing import assert_array_equal
 
+from outofcore import _csv, _tables
 from outofcore import io as oio
 from outofcore import read_csv, read_parquet
 from outofcore._arrays import feature_names
@@ -333,7 +334,7 @@ def test_read_csv_equals_pandas(tmp_path, block_rows, newline, final_newline):
 def test_csv_bad_lines(tmp_path, monkeypatch, body, pattern):
     """Malformed, blank, non-numeric or missing values raise errors naming file and line."""
     # Types are inferred from the first line only, as they are from the first MiB of a large file.
-    monkeypatch.setattr(oio, "_CSV_SAMPLE_BYTES", 6)
+    monkeypatch.setattr(_csv, "_CSV_SAMPLE_BYTES", 6)
     (tmp_path / "a.csv").write_text("a,b,t\n" + body)
     X, y = read_csv(tmp_path / "a.csv", target="t", block_rows=2)
     with pytest.raises(ValueError, match=pattern):
@@ -359,7 +360,7 @@ def test_csv_errors_at_planning(tmp_path):
 def test_blocks_built_by_tiles_equal_column_stack(monkeypatch, dtype, rows, tile):
     """A C-ordered block built a tile of rows at a time equals np.column_stack of its columns,
     whatever the tile size against the rows and the arrow chunk boundaries (ints included)."""
-    monkeypatch.setattr(oio, "_TILE_ROWS", tile)
+    monkeypatch.setattr(_tables, "_TILE_ROWS", tile)
     rng = np.random.default_rng(4)
     columns = {f"f{j}": rng.normal(size=rows) for j in range(5)}
     columns["n"] = rng.integers(-50, 50, size=rows)
@@ -367,7 +368,7 @@ def test_blocks_built_by_tiles_equal_column_stack(monkeypatch, dtype, rows, tile
     # Chunks of 100, 1 and the rest rows, so tiles straddle chunk boundaries.
     table = pa.concat_tables([table.slice(0, 100), table.slice(100, 1), table.slice(101)])
     names = ["f3", "n", "f0"]
-    block = oio._matrix(table, names, np.dtype(dtype), True, str)
+    block = _tables._matrix(table, names, np.dtype(dtype), True, str)
     expected = np.column_stack([columns[n] for n in names]).astype(dtype).reshape(rows, 3)
     assert block.flags.c_contiguous and block.dtype == np.dtype(dtype)
     assert_array_equal(block, expected)
@@ -376,10 +377,10 @@ def test_blocks_built_by_tiles_equal_column_stack(monkeypatch, dtype, rows, tile
 def test_tiled_block_reports_the_first_bad_column_and_its_first_row(monkeypatch):
     """The finite check names the first column holding NaN/inf and its first bad row, even when
     a later tile meets another bad column first."""
-    monkeypatch.setattr(oio, "_TILE_ROWS", 10)
+    monkeypatch.setattr(_tables, "_TILE_ROWS", 10)
     a, b = np.zeros(50), np.zeros(50)
     b[3] = np.inf
     a[42] = np.nan
     table = pa.table({"a": a, "b": b})
     with pytest.raises(ValueError, match=r"column 'a' holds nan at row 42"):
-        oio._matrix(table, ["a", "b"], np.dtype("float64"), True, lambda r: f"row {r}")
+        _tables._matrix(table, ["a", "b"], np.dtype("float64"), True, lambda r: f"row {r}")
