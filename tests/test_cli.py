@@ -306,3 +306,24 @@ def test_compile_and_predict_on_cuda(workdir, tmp_path):
                  "--device", "cuda", "--out", str(tmp_path / "g.parquet"), "--quiet"]) == 0
     on_gpu = pd.read_parquet(tmp_path / "g.parquet")["prediction"]
     np.testing.assert_array_equal(on_gpu, pd.read_parquet(workdir / "pred.parquet")["prediction"])
+
+
+@pytest.mark.cluster
+@pytest.mark.slow
+def test_fit_on_a_scheduler_address_equals_the_local_fit(workdir, tmp_path):
+    """`fit --scheduler ADDRESS` fits on that cluster's workers and learns the local model."""
+    from distributed import Client, LocalCluster
+    from outofcore._model_io import load_model
+
+    args = ["fit", workdir / "train.parquet", "--target", "target", "--epochs", 2,
+            "--block-rows", 500, "--quiet"]
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") \
+            as cluster, Client(cluster) as client:
+        ok(outofcore(*args, "--scheduler", cluster.scheduler_address, "--out",
+                     tmp_path / "remote.skops", cwd=tmp_path))
+        # The workers did the reading: the scheduler saw the fit's tasks.
+        assert client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.transition_log)) > 0
+    ok(outofcore(*args, "--out", tmp_path / "local.skops", cwd=tmp_path))
+    remote = load_model(tmp_path / "remote.skops")
+    local = load_model(tmp_path / "local.skops")
+    np.testing.assert_array_equal(remote[-1].estimator_.coef_, local[-1].estimator_.coef_)
