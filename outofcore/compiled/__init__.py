@@ -8,6 +8,14 @@ Converters (``_convert_*``) read fitted attributes into NumPy; modules (``_modul
 ``_tree_modules``) do the tensor math. scikit-learn is imported only when compiling.
 """
 
+try:
+    import torch  # noqa: F401
+except ImportError as e:  # the compile extra is optional; say how to get it
+    raise ImportError(
+        "outofcore.compiled needs PyTorch: pip install 'outofcore[compile]' (or the torch build "
+        "for your CUDA version first, then outofcore[compile])"
+    ) from e
+
 from ._pipeline import CompiledPipeline, compile_pipeline
 from ._serialize import load_compiled
 
