@@ -94,17 +94,24 @@ def as_dask_array(X, *, name="X"):
 
 
 def align_to(X, v, *, name):
-    """Return ``v`` (array-like, 1-D or 2-D) as a dask array whose row chunks are those of X.
+    """Return ``v`` (array-like, 1-D or 2-D) with one entry per row of X, laid out like X.
 
-    Raises ValueError naming both lengths when the rows differ.
+    A dask X gives a dask array whose row chunks are X's; an in-memory (numpy) X gives a numpy
+    array. Raises ValueError naming both lengths when the rows differ.
     """
-    v = as_dask_array(v, name=name)
+    in_memory = isinstance(X, np.ndarray)
+    if in_memory:
+        v = np.asarray(v.to_numpy() if hasattr(v, "to_numpy") else v)
+    else:
+        v = as_dask_array(v, name=name)
     n_x, n_v = X.shape[0], v.shape[0]
     if n_x != n_v:
         raise ValueError(
             f"X has {n_x} rows but {name} has {n_v}; they must have one entry per row of X. "
             f"Read them together (e.g. outofcore.read_parquet(path, target=...)) so they line up."
         )
+    if in_memory:
+        return v
     if v.chunks[0] != X.chunks[0]:
         source = _LABEL_SOURCES.get(v.name)
         v = v.rechunk({0: X.chunks[0]})

@@ -330,9 +330,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             self._check_features(X.shape[1], names, reset=first_call)
         else:
             X = validate_data(self, X, reset=first_call, dtype=None, ensure_all_finite=False)
-        in_memory = isinstance(X, np.ndarray)
         if y is not None:
-            y = _as_column(y, X) if in_memory else align_to(X, y, name="y")
+            y = align_to(X, y, name="y")
             if y.ndim == 2 and y.shape[1] == 1 and not get_tags(self.estimator).target_tags.multi_output:
                 warnings.warn(
                     "A column-vector y was passed when a 1d array was expected. Please change the "
@@ -342,8 +341,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 )
                 y = y[:, 0]
         if sample_weight is not None:
-            sample_weight = (_as_column(sample_weight, X, name="sample_weight") if in_memory
-                             else align_to(X, sample_weight, name="sample_weight"))
+            sample_weight = align_to(X, sample_weight, name="sample_weight")
         return X, y, sample_weight
 
     def _check_features(self, n_features, names, *, reset):
@@ -459,16 +457,6 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
             return self.estimator_.score(X, y, **kwargs)
         return dask_model_score(self, X, y, sample_weight)
-
-
-def _as_column(v, X, name="y"):
-    """An in-memory y or sample_weight as a numpy array with one entry per row of X."""
-    v = np.asarray(v.to_numpy() if hasattr(v, "to_numpy") else v)
-    if v.shape[0] != X.shape[0]:
-        raise ValueError(
-            f"X has {X.shape[0]} rows but {name} has {v.shape[0]}; they must have one entry per row."
-        )
-    return v
 
 
 def _as_float(value):
