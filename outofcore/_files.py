@@ -9,6 +9,7 @@ succeeded, or ``_discard`` it.
 import os
 import re
 import secrets
+import time
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
@@ -82,6 +83,14 @@ def _publish(fs, tmp, dest, overwrite):
         fs.mv(tmp, dest, recursive=True)
 
 
-def _discard(fs, tmp):
-    if fs.exists(tmp):
-        fs.rm(tmp, recursive=True)
+def _discard(fs, tmp, attempts=20):
+    """Remove tmp; retried because a task interrupted by Ctrl-C may still close a file in it."""
+    for attempt in range(attempts):
+        try:
+            if fs.exists(tmp):
+                fs.rm(tmp, recursive=True)
+            return
+        except OSError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.1)

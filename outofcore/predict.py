@@ -5,6 +5,11 @@ parallel) that streams the part row group by row group, in slices of at most ``b
 feeds the model, and appends the rows to a ``pyarrow.parquet.ParquetWriter``: memory stays bounded
 by a slice per task. Everything is written beside ``dest`` first and renamed into place only when
 every part succeeded, so a failure never leaves a half-written ``dest``.
+
+A part task never raises: it returns its error, so ``dask.compute`` waits for every part before the
+temporary is removed (a raising task would return control while sibling parts still write into
+it). The first error marks the job stopped, and the other parts of this process end at their next
+slice instead of predicting rows that will be thrown away.
 """
 
 import os
@@ -53,6 +58,15 @@ class _Job:
     names_out: object  # transform's get_feature_names_out(), when the model has it
     src_fs: object
     dest_fs: object
+    token: str  # names the job in _STOPPED
+
+
+# Tokens of jobs that failed or were interrupted; their part tasks in this process stop early.
+_STOPPED = set()
+
+
+class _Stopped(Exception):
+    """A part ended early because another part failed."""
 
 
 def _output_names(model, job, width):
@@ -120,6 +134,8 @@ def _predict_part(model, job, path, display, out_path):
             pf, first = pq.ParquetFile(src), 0
             for rg in range(pf.metadata.num_row_groups):
                 for batch in _batches(pf, rg, job, columns, display):
+                    if job.token in _STOPPED:
+                        raise _Stopped
                     if not batch.num_rows:
                         continue
 
@@ -137,6 +153,17 @@ def _predict_part(model, job, path, display, out_path):
             if writer is not None:
                 writer.close()
     return None if writer is None else writer.schema
+
+
+def _part_outcome(model, job, path, display, out_path):
+    """Run one part: ``(schema, None)``, or ``(None, error)`` after marking the job stopped."""
+    try:
+        if job.token in _STOPPED:
+            raise _Stopped
+        return _predict_part(model, job, path, display, out_path), None
+    except Exception as e:
+        _STOPPED.add(job.token)
+        return None, e
 
 
 class _PartsDone(Callback):
@@ -272,7 +299,7 @@ def predict_to_parquet(model, source, dest, *, method="predict", columns=None, k
             names_out = None
     as_frame = isinstance(model, BaseEstimator) and fitted_names == features
     job = _Job(method, tuple(features), tuple(keep), dtype, check_finite, block_rows, as_frame,
-               names_out, src_fs, dest_fs)
+               names_out, src_fs, dest_fs, secrets.token_hex(8))
 
     tmp = _temp_sibling(dest_fs, dest_path)
     try:
@@ -286,13 +313,18 @@ def predict_to_parquet(model, source, dest, *, method="predict", columns=None, k
         # The model is put in the graph once under a fixed name: hashing a large model is slow.
         model_task = dask.delayed(model, name=f"model-{secrets.token_hex(8)}", traverse=False)
         keys = [f"predict-part-{i}-{secrets.token_hex(4)}" for i in range(len(files))]
-        tasks = [dask.delayed(guarded(_predict_part), pure=False)(model_task, job, p, d, out,
+        tasks = [dask.delayed(guarded(_part_outcome), pure=False)(model_task, job, p, d, out,
                                                                    dask_key_name=key)
                  for p, d, out, key in zip(files, displays, outs, keys, strict=True)]
         rows = {key: meta.num_rows for key, (meta, _, _) in zip(keys, footers, strict=True)}
         with thread_guard(), RowProgress(sum(rows.values()), "predict", verbose=verbose,
                                          callback=callback) as progress, _PartsDone(rows, progress):
-            written = dask.compute(*tasks)
+            outcomes = dask.compute(*tasks)
+        _STOPPED.discard(job.token)  # every part has returned
+        errors = [e for _, e in outcomes if e is not None and not isinstance(e, _Stopped)]
+        if errors:
+            raise errors[0]
+        written = [schema for schema, _ in outcomes]
         template = next((s for s in written if s is not None), None)
         if template is None:
             template = _schema_without_rows(model, job, schemas[0], os.fspath(source))
@@ -301,7 +333,10 @@ def predict_to_parquet(model, source, dest, *, method="predict", columns=None, k
                 with dest_fs.open(out, "wb") as sink:
                     pq.write_table(template.empty_table(), sink)
         _publish(dest_fs, tmp, dest_path, overwrite)
-    except BaseException:
+    except BaseException as e:
+        if not isinstance(e, Exception):
+            # Ctrl-C returns while parts still run in this process: they end at their next slice.
+            _STOPPED.add(job.token)
         _discard(dest_fs, tmp)
         raise
     return os.fspath(dest)

@@ -1,6 +1,7 @@
 """predict_to_parquet: outputs equal the in-memory model's on the same rows; atomic and ordered."""
 
 import os
+import time
 import uuid
 
 import fsspec
@@ -121,6 +122,33 @@ def test_failure_leaves_nothing(source, tmp_path):
     with pytest.raises(RuntimeError, match="model broke"):
         predict_to_parquet(_FailsOnThirdCall(), folder, tmp_path / "out", columns=FEATURES)
     assert sorted(os.listdir(tmp_path)) == ["src"]
+
+
+class _FailsFirstThenSlow:
+    """Fails on its first slice; every other slice takes 5 ms, so sibling parts are mid-write."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def predict(self, X):
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("model broke")
+        time.sleep(0.005)
+        return np.zeros(len(X))
+
+
+def test_failure_waits_for_running_parts_and_stops_them(source, tmp_path):
+    """Other parts still writing when one fails neither leave files nor run to their end."""
+    folder, _ = source
+    model = _FailsFirstThenSlow()
+    for attempt in range(3):
+        with pytest.raises(RuntimeError, match="model broke"):
+            predict_to_parquet(model, folder, tmp_path / "out", columns=FEATURES, block_rows=10)
+        assert sorted(os.listdir(tmp_path)) == ["src"]
+        model.calls = 0
+    # 200 slices of 10 rows in all; the parts running beside the failed one stop at their next.
+    assert model.calls < 20
 
 
 def test_empty_source(tmp_path):
