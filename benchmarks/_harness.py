@@ -62,6 +62,35 @@ def ensure_data(path, *, rows, features=20, fmt="parquet", row_group_rows=500_00
     return train, test
 
 
+def ensure_single_float64(train):
+    """The training parts as one parquet file of float64 features in 500k-row row groups.
+
+    The layout of the issue's reference measurement (one 5M x 20 float64 file). Written once
+    beside ``train`` as ``train-float64/part-00000.parquet`` and reused; returns its folder.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = Path(str(train) + "-float64")
+    target = folder / "part-00000.parquet"
+    if target.exists():
+        return folder
+    folder.mkdir(exist_ok=True)
+    tmp = folder / "writing.tmp"
+    writer = None
+    for path in files(train):
+        table = pq.read_table(path)
+        fields = [pa.field(f.name, pa.float64()) if pa.types.is_float32(f.type) else f
+                  for f in table.schema]
+        table = table.cast(pa.schema(fields))
+        if writer is None:
+            writer = pq.ParquetWriter(tmp, table.schema)
+        writer.write_table(table, row_group_size=500_000)
+    writer.close()
+    tmp.rename(target)
+    return folder
+
+
 def files(folder, fmt="parquet"):
     """The parts of a folder in order, as strings."""
     return [str(p) for p in sorted(Path(folder).glob(f"part-*.{fmt}"))]

@@ -1,10 +1,12 @@
 """Producing the blocks of aligned dask arrays, one at a time, in a chosen order.
 
 A fold over blocks needs block ``k+1`` ready when ``partial_fit`` on block ``k`` returns. Computing
-the next block in a background thread overlaps reading, decoding and scaling with learning (sklearn's
-SGD and BLAS release the GIL), while memory stays bounded by ``prefetch + 1`` blocks.
+the next blocks in background threads overlaps reading, decoding and scaling with learning (sklearn's
+SGD and BLAS release the GIL), while memory stays bounded by ``prefetch + 1`` blocks (plus what
+``cache_bytes`` allows).
 """
 
+import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
@@ -21,6 +23,10 @@ class BlockStream:
         arrays (data already in memory) are one block each and are handed out without dask.
     prefetch : int, default=1
         Blocks computed ahead of the one being consumed. 0 computes each block on demand.
+    cache_bytes : int, default=0
+        Keep computed blocks in memory, up to this many bytes in all, so later passes (epochs,
+        validation) reuse them instead of reading, decoding and scaling them again. Blocks that
+        do not fit are computed every time; 0 keeps none.
 
     Examples
     --------
@@ -30,7 +36,7 @@ class BlockStream:
     [[8, 9], [0, 1, 2, 3]]
     """
 
-    def __init__(self, arrays, *, prefetch=1):
+    def __init__(self, arrays, *, prefetch=1, cache_bytes=0):
         first = next(a for a in arrays if a is not None)
         self._in_memory = isinstance(first, np.ndarray)
         if self._in_memory:
@@ -47,6 +53,10 @@ class BlockStream:
         self.prefetch = 0 if self._in_memory else prefetch
         self.n_blocks = len(self.row_chunks)
         self.offsets = np.concatenate([[0], np.cumsum(self.row_chunks)]).astype(np.int64)
+        self.cache_bytes = 0 if self._in_memory else int(cache_bytes)
+        self._cache = {}
+        self._cache_lock = threading.Lock()
+        self.cached_bytes = 0
 
     def rows(self, index):
         """(start, stop) rows of block ``index`` in the whole array."""
@@ -69,11 +79,21 @@ class BlockStream:
         """The numpy blocks of every array at block ``index`` (one dask compute, shared reads)."""
         if self._in_memory:
             return self._arrays
+        cached = self._cache.get(index)
+        if cached is not None:
+            return cached
         import dask
 
         wanted = [d[index] for d in self._delayed if d is not None]
         values = iter(dask.compute(*wanted))
-        return tuple(None if d is None else next(values) for d in self._delayed)
+        blocks = tuple(None if d is None else next(values) for d in self._delayed)
+        size = sum(b.nbytes for b in blocks if b is not None)
+        with self._cache_lock:  # prefetch threads compute blocks side by side
+            if self.cached_bytes + size <= self.cache_bytes:
+                # Consumers never write into a block (the fold's row shuffle gathers a copy).
+                self._cache[index] = blocks
+                self.cached_bytes += size
+        return blocks
 
     def _produce(self, index, seed, prepare):
         blocks = self.compute(index)
@@ -94,7 +114,9 @@ class BlockStream:
                 yield index, self._produce(index, seed, prepare)
             return
         pending = deque()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="outofcore-prefetch") as pool:
+        # One thread per block ahead: blocks whose read is slower than learning from them are
+        # computed side by side; results are still handed out in order.
+        with ThreadPoolExecutor(self.prefetch, thread_name_prefix="outofcore-prefetch") as pool:
             try:
                 position = 0
                 while position < len(order) or pending:

@@ -62,8 +62,17 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
     scoring : str or callable, default=None
         Validation score (sklearn scorer name or ``scorer(estimator, X, y)``); the estimator's own
         ``score`` when None. The score of several blocks is their row-weighted mean.
-    prefetch : int, default=1
-        Blocks computed ahead while ``partial_fit`` runs on the current one.
+    prefetch : int, default=2
+        Blocks computed ahead, in parallel, while ``partial_fit`` runs on the current one. Two
+        keep the learner fed when reading a block takes longer than learning from it (5M x 20
+        float64 parquet in 500k-row blocks: an epoch in 1.9-2.9 s against 3.4-4.0 s with one).
+    cache : "auto", int or False, default="auto"
+        Keep the blocks of the first pass in memory for the later ones (epochs, validation), so
+        they are read, decoded and scaled once. "auto" caches when the fit passes over the blocks
+        more than once (``epochs > 1`` or early stopping), up to a quarter of the memory available
+        when ``fit`` starts; an int is a budget in bytes; False keeps memory bounded by
+        ``prefetch + 1`` blocks. Blocks beyond the budget are computed each time. Local
+        schedulers only: on a cluster the blocks stay on the workers.
     verbose : bool or "auto", default=False
         Show a progress bar (rows/s, ETA) on stderr; "auto" shows it only on a terminal.
     callback : callable, default=None
@@ -134,7 +143,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         n_iter_no_change=2,
         tol=1e-4,
         scoring=None,
-        prefetch=1,
+        prefetch=2,
+        cache="auto",
         verbose=False,
         callback=None,
         checkpoint=None,
@@ -152,6 +162,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         self.tol = tol
         self.scoring = scoring
         self.prefetch = prefetch
+        self.cache = cache
         self.verbose = verbose
         self.callback = callback
         self.checkpoint = checkpoint
@@ -225,7 +236,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 f"y has shape {y.shape}; Incremental classifiers take one label per row (1-D y). "
                 f"Multi-label and multi-output targets are not supported."
             )
-        stream = BlockStream([X, y, sample_weight], prefetch=self.prefetch)
+        stream = BlockStream([X, y, sample_weight], prefetch=self.prefetch,
+                             cache_bytes=self._cache_budget(epochs))
         saver = checkpointer_for(self, stream, epochs) if resumable else None
         saved = None if saver is None else saver.load()
         if first_call:
@@ -309,6 +321,23 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                     break
             if saver is not None and self.n_epochs_ < epochs:
                 save_fold(self, saver, rng.get_state(), 0, best, stale, 0.0)
+
+    def _cache_budget(self, epochs):
+        """Bytes of blocks to keep in memory between passes (see ``cache``)."""
+        cache = self.cache
+        if cache is False or cache is None:
+            return 0
+        if isinstance(cache, str) and cache == "auto":
+            if epochs == 1 and not self.early_stopping:
+                return 0  # one pass: a cache would only hold memory
+            import psutil
+
+            return psutil.virtual_memory().available // 4
+        if isinstance(cache, (int, np.integer)) and not isinstance(cache, bool) and cache >= 0:
+            return int(cache)
+        raise ValueError(
+            f"cache must be 'auto', False or a number of bytes >= 0; got {cache!r}."
+        )
 
     def _validate_params_here(self, epochs):
         for name, value, low in [("epochs", epochs, 1), ("prefetch", self.prefetch, 0),

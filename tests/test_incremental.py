@@ -319,8 +319,60 @@ def test_fit_reads_each_block_once_per_epoch(classification_data):
 
     Xd = da.from_array(X, chunks=(500, -1)).map_blocks(load, dtype=X.dtype)
     yd = da.from_array(y, chunks=500)
-    Incremental(SGDClassifier(), epochs=2, classes=[0, 1, 2], random_state=0).fit(Xd, yd)
+    Incremental(SGDClassifier(), epochs=2, classes=[0, 1, 2], random_state=0,
+                cache=False).fit(Xd, yd)
     assert sorted(reads) == sorted(list(range(4)) * 2)
+
+
+def _counted(X, chunks):
+    """X as a dask array whose blocks append their index to the returned list when computed."""
+    reads = []
+
+    def load(block, block_info=None):
+        reads.append(block_info[0]["chunk-location"][0])
+        return block
+
+    return da.from_array(X, chunks=(chunks, -1)).map_blocks(load, dtype=X.dtype), reads
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_cached_epochs_read_each_block_once_and_learn_the_same_model(classification_data,
+                                                                     early_stopping):
+    """With the cache, later epochs (and validation passes) reuse the first pass's blocks and the
+    model equals the uncached fold's exactly."""
+    X, y = classification_data
+    models = {}
+    for cache in ("auto", False):
+        Xd, reads = _counted(X, 250)
+        models[cache] = Incremental(SGDClassifier(random_state=0), epochs=3, random_state=0,
+                                    early_stopping=early_stopping, tol=-1.0,
+                                    cache=cache).fit(Xd, da.from_array(y, chunks=250))
+        expected_reads = 8 if cache == "auto" else 8 * 3
+        assert len(reads) == expected_reads, cache
+    assert models["auto"].n_epochs_ == models[False].n_epochs_ == 3
+    assert_array_equal(models["auto"].estimator_.coef_, models[False].estimator_.coef_)
+    assert_array_equal(models["auto"].estimator_.intercept_, models[False].estimator_.intercept_)
+
+
+def test_cache_budget_keeps_what_fits_and_one_epoch_caches_nothing(classification_data):
+    """A byte budget caches only the blocks that fit; a single pass holds no cache by default."""
+    X, y = classification_data
+    yd = da.from_array(y, chunks=250)
+    block_bytes = 250 * X.shape[1] * X.itemsize + 250 * y.itemsize
+    Xd, reads = _counted(X, 250)
+    Incremental(SGDClassifier(), epochs=3, random_state=0, cache=3 * block_bytes).fit(Xd, yd)
+    assert len(reads) == 8 + (8 - 3) * 2  # three blocks cached, five computed every epoch
+    Xd, reads = _counted(X, 250)
+    Incremental(SGDClassifier(), epochs=1, random_state=0).fit(Xd, yd)
+    assert len(reads) == 8
+
+
+@pytest.mark.parametrize("cache", [True, -1, "1GB", 0.5])
+def test_bad_cache_value_is_named(classification_data, cache):
+    """An unusable cache setting fails before any block is read, naming the accepted values."""
+    X, y = classification_data
+    with pytest.raises(ValueError, match="cache must be 'auto', False or a number of bytes"):
+        Incremental(SGDClassifier(), epochs=2, cache=cache).fit(da.from_array(X, chunks=500), y)
 
 
 def test_memory_stays_within_a_block(classification_data):
@@ -369,8 +421,12 @@ def test_x_and_y_from_one_read_are_read_once_per_block(tmp_path, monkeypatch):
     X, y = ooc.read_parquet(tmp_path, target="t", block_rows=100)
     Xs = ooc.StandardScaler().fit(X).transform(X)
     reads.clear()
-    Incremental(SGDClassifier(), epochs=2, classes=[0, 1], random_state=0).fit(Xs, y)
+    Incremental(SGDClassifier(), epochs=2, classes=[0, 1], random_state=0,
+                cache=False).fit(Xs, y)
     assert len(reads) == 2 * X.numblocks[0] == 8
+    reads.clear()
+    Incremental(SGDClassifier(), epochs=2, classes=[0, 1], random_state=0).fit(Xs, y)
+    assert len(reads) == X.numblocks[0]  # cached after the first epoch
 
 
 def test_labels_of_a_parquet_target_are_found_without_reading_the_features(tmp_path):
