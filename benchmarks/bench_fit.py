@@ -6,6 +6,7 @@ in the same rounds: reading the files into numpy blocks, and ``SGDClassifier.par
 standardized float64 blocks already in memory (what learning costs with no I/O at all).
 
     python benchmarks/bench_fit.py                       # contenders and floors, 5M x 20
+    python benchmarks/bench_fit.py --layout float64-file # the same rows as one float64 file
     python benchmarks/bench_fit.py --variants            # dtype, block size, scheduler, epochs
     python benchmarks/bench_fit.py --scaling 1 8 20      # peak RSS against rows (millions)
     python benchmarks/bench_fit.py --csv 20              # CSV rows/s beside parquet (millions)
