@@ -88,6 +88,10 @@ class FoldStep:
             Xb = np.take(Xb, perm, axis=0)
             yb = None if yb is None else np.take(yb, perm, axis=0)
             wb = None if wb is None else np.take(wb, perm, axis=0)
+        elif not Xb.flags.writeable:
+            # A cached block serves every epoch; partial_fit may write into its input.
+            Xb = Xb.copy()
+            wb = None if wb is None else wb.copy()
         return Xb, yb, wb
 
     def fit(self, estimator, Xb, yb, wb):

@@ -90,7 +90,11 @@ class BlockStream:
         size = sum(b.nbytes for b in blocks if b is not None)
         with self._cache_lock:  # prefetch threads compute blocks side by side
             if self.cached_bytes + size <= self.cache_bytes:
-                # Consumers never write into a block (the fold's row shuffle gathers a copy).
+                # Read-only, so a consumer that would write into a block (IncrementalPCA with
+                # copy=False centres X in place) copies it first instead of changing later passes.
+                for block in blocks:
+                    if block is not None:
+                        block.flags.writeable = False
                 self._cache[index] = blocks
                 self.cached_bytes += size
         return blocks

@@ -354,6 +354,19 @@ def test_cached_epochs_read_each_block_once_and_learn_the_same_model(classificat
     assert_array_equal(models["auto"].estimator_.intercept_, models[False].estimator_.intercept_)
 
 
+def test_cached_blocks_survive_an_estimator_that_writes_into_its_input(classification_data):
+    """IncrementalPCA(copy=False) centres X in place; cached epochs still see the original rows."""
+    X, _ = classification_data
+    # Blocks computed afresh, as from files (from_array alone would hand out views of X).
+    Xd = da.from_array(X, chunks=250).map_blocks(np.copy)
+    models = [Incremental(IncrementalPCA(n_components=2, copy=False), epochs=2, shuffle_rows=False,
+                          random_state=0, cache=cache).fit(Xd)
+              for cache in ("auto", False)]
+    assert_allclose(models[0].estimator_.components_, models[1].estimator_.components_,
+                    rtol=1e-12)
+    assert_allclose(models[0].estimator_.mean_, models[1].estimator_.mean_, rtol=1e-12)
+
+
 def test_cache_budget_keeps_what_fits_and_one_epoch_caches_nothing(classification_data):
     """A byte budget caches only the blocks that fit; a single pass holds no cache by default."""
     X, y = classification_data
