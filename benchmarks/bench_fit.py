@@ -91,7 +91,11 @@ def run_outofcore(args):
         ooc.StandardScaler(),
         ooc.Incremental(_sgd(), epochs=args.epochs, classes=[0, 1], random_state=SEED,
                         cache="auto" if args.cache == "auto" else False))
-    model.fit(X, y)
+    if args.reader_cache == "on":
+        with ooc.cache_blocks():  # the statistics pass decodes, the epoch reuses
+            model.fit(X, y)
+    else:
+        model.fit(X, y)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     epochs = [e["seconds"] for e in model[-1].history_]
     peak = h.peak_rss_mb()
@@ -246,6 +250,7 @@ def compare(args):
     names = CONTENDERS + FLOORS + [f"outofcore@{s}" for s in args.source]
     # Each contender reads the file as it is: float64 on disk is float64 in the alternatives'
     # loops; outofcore reads float32 by default, and once more as float64 for comparison.
+    names.append("outofcore (cache_blocks)")
     dtypes = dict.fromkeys(names, args.dtype)
     title = (f"One epoch, {args.rows}M x 20 parquet (float32 on disk, 500k-row row groups and "
              f"blocks), X as {args.dtype}")
@@ -261,8 +266,9 @@ def compare(args):
 
     def run(name):
         contender, _, source = name.split(" ")[0].partition("@")
+        extra = {"reader_cache": "on"} if "cache_blocks" in name else {}
         return h.run_child(_child_argv(contender, train, test, block_rows=500_000,
-                                       dtype=dtypes[name]), source=source or None)
+                                       dtype=dtypes[name], **extra), source=source or None)
 
     results = h.alternate(names, args.repeats, run)
     rows = h.summarize(results)
@@ -360,6 +366,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--format", choices=["parquet", "csv"], default="parquet")
     parser.add_argument("--cache", choices=["auto", "off"], default="auto")
+    parser.add_argument("--reader-cache", choices=["on", "off"], default="off",
+                        help="fit inside ooc.cache_blocks()")
     parser.add_argument("--layout", choices=["parts", "float64-file"], default="parts",
                         help="parts: float32 500k-row parts; float64-file: the same rows as one "
                              "float64 file (the issue's reference layout)")

@@ -17,6 +17,7 @@ _EXPORTS = {
     "Incremental": "outofcore.incremental",
     "predict_to_parquet": "outofcore.predict",
     "thread_guard": "outofcore.threads",
+    "cache_blocks": "outofcore.cache",
     "compile_pipeline": "outofcore.compiled",
     "CompiledPipeline": "outofcore.compiled",
     "load_compiled": "outofcore.compiled",

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from outofcore._arrays import register_feature_names
+from outofcore.cache import cached_read
 
 # Most rows in a block: read_csv's default, and the row-group size above which parquet splits one.
 DEFAULT_BLOCK_ROWS = 2**20
@@ -223,9 +224,10 @@ def _split(table, spec, where):
     return X, _target(table, spec.target, spec.y_dtype, spec.check_finite, where)
 
 
-def _read_one(plan_block, read, spec):
+def _read_one(plan_block, read, spec, token, block_id=None):
     out = np.empty(1, dtype=object)
-    out[0] = read(spec, *plan_block[0])
+    # Inside ``cache_blocks`` a block decoded by an earlier pass comes from memory.
+    out[0] = cached_read((token, block_id[0]), lambda: read(spec, *plan_block[0]))
     return out
 
 
@@ -254,7 +256,8 @@ def _assemble(read, spec, blocks, token):
             plan[i] = args
         rows = tuple(n for _, n in blocks)
         raw = da.from_array(plan, chunks=1, name=f"plan-{token}").map_blocks(
-            _read_one, read, spec, dtype=object, meta=np.empty(0, object), name=f"read-{token}")
+            _read_one, read, spec, token, dtype=object, meta=np.empty(0, object),
+            name=f"read-{token}")
         X = raw.map_blocks(_pick, 0, chunks=(rows, (k,)), new_axis=1, dtype=spec.dtype,
                            meta=x_meta, name=f"X-{token}")
         y = raw.map_blocks(_pick, 1, chunks=(rows,), dtype=spec.y_dtype, meta=y_meta,
