@@ -11,6 +11,7 @@ Usage::
     python benchmarks/bench_compile.py --device cuda         # ours on the GPU, sklearn on the CPU
     python benchmarks/bench_compile.py --rows 100000 --models linear mlp
     python benchmarks/bench_compile.py --models forest --tree-strategy perfect   # a tensor strategy
+    python benchmarks/bench_compile.py --models extratrees gb hgb tree --repeats 3  # other trees
 """
 
 import argparse
@@ -31,7 +32,13 @@ import numpy as np  # noqa: E402
 
 def _models(n_features, rng):
     from sklearn.cluster import MiniBatchKMeans
-    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.ensemble import (
+        ExtraTreesClassifier,
+        GradientBoostingClassifier,
+        HistGradientBoostingClassifier,
+        RandomForestClassifier,
+    )
+    from sklearn.tree import DecisionTreeClassifier
     from sklearn.linear_model import SGDClassifier
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline
@@ -49,6 +56,15 @@ def _models(n_features, rng):
             n_clusters=16, n_init=1, random_state=0).fit(X)),
         "forest": ("RandomForest 100 x depth 8", lambda: RandomForestClassifier(
             n_estimators=100, max_depth=8, random_state=0).fit(X[:20_000], y[:20_000])),
+        # The other tree models of the coverage list (not in the default run).
+        "extratrees": ("ExtraTrees 100 x depth 8", lambda: ExtraTreesClassifier(
+            n_estimators=100, max_depth=8, random_state=0).fit(X[:20_000], y[:20_000])),
+        "gb": ("GradientBoosting 100 x depth 3", lambda: GradientBoostingClassifier(
+            n_estimators=100, max_depth=3, random_state=0).fit(X[:20_000], y[:20_000])),
+        "hgb": ("HistGradientBoosting 100 iterations", lambda: HistGradientBoostingClassifier(
+            max_iter=100, random_state=0).fit(X[:20_000], y[:20_000])),
+        "tree": ("DecisionTree depth 12", lambda: DecisionTreeClassifier(
+            max_depth=12, random_state=0).fit(X[:20_000], y[:20_000])),
     }
 
 
