@@ -159,11 +159,17 @@ class Native(_Strategy):
                            a["value"])
         self.bytes_per_row = 8 * n_out + 8
         self.n_out = n_out
+        # The ensemble's base score starts each row's sum, and the result is cast in NumPy: two
+        # torch operations fewer per call, a fifth of a one-row forest prediction.
+        self.base = np.asarray(a["base"], dtype=np.float64)
+        self.includes_base = True
+        self.np_out = torch.empty(0, dtype=dtype).numpy().dtype
 
     def forward(self, x):
         xn = np.ascontiguousarray(x.numpy(), dtype=self.np_cmp)
         n, d = xn.shape
-        out = np.zeros((n, self.n_out))
+        out = np.empty((n, self.n_out))
+        out[:] = self.base
         extra = (self.depth,) if self.kind == "perfect" else ()
         _launch(self.kind, n, (xn.reshape(-1), d, *self.arrays, out, *extra, self.nan_mode, _BLOCK))
-        return torch.from_numpy(out).to(self.dtype)
+        return torch.from_numpy(out.astype(self.np_out, copy=False))

@@ -316,7 +316,8 @@ class TreeEnsemble(Head):
     def raw(self, x):
         xc = x if x.dtype == self.cmp_dtype else x.to(self.cmp_dtype)
         strategy = self.pinned if self.pinned is not None else self.pick(x.shape[0])
-        return strategy.forward(xc) + self.base
+        out = strategy.forward(xc)
+        return out if getattr(strategy, "includes_base", False) else out + self.base
 
     def m_predict(self, x):
         r = self.raw(x)
