@@ -240,6 +240,14 @@ class KMeans(Head):
         self.register_buffer("b_row", self.b[:, 0].contiguous(), persistent=False)
         k = len(centers)
         self.k = k
+        from ._tree_modules import native_available
+
+        # On CPU a numba arg-min beats the matrix product (see _native.kmeans_labels).
+        self.native = native_available()
+        if self.native:
+            from ._native import kmeans_labels
+
+            self._native_labels = kmeans_labels
         # ``k - max(hit * (k - j))`` is the first j that attains the minimum, as argmin's tie rule.
         self.register_buffer("rank", torch.arange(k, 0, -1, dtype=torch.int32, device=device)[:, None],
                              persistent=False)
@@ -247,6 +255,8 @@ class KMeans(Head):
     def m_predict(self, x):
         if x.shape[0] <= 64:  # a few rows: fewer kernel launches beat vectorisation
             return torch.addmm(self.b_row, x, self.w_t).argmin(dim=1).int()
+        if x.device.type == "cpu" and self.native and not torch.jit.is_scripting():
+            return self._native_labels(x, self.w.numpy(), self.b_row.numpy())
         scores = torch.addmm(self.b, self.w, x.T)
         hit = (scores == scores.amin(dim=0)).to(torch.int32).mul_(self.rank)
         # A NaN row matches no centre; it gets the last label instead of an out-of-range one.
