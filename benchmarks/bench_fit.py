@@ -333,6 +333,11 @@ def csv(args):
         results[fmt] = [h.run_child(_child_argv("outofcore", train, ptest, format=fmt))
                         for _ in range(args.repeats)]
         print(f"# {fmt}: {results[fmt]}", flush=True)
+        name = f"{fmt} in cache_blocks"
+        results[name] = [h.run_child(_child_argv("outofcore", train, ptest, format=fmt,
+                                                 reader_cache="on"))
+                         for _ in range(args.repeats)]
+        print(f"# {name}: {results[name]}", flush=True)
     rows = h.summarize(results)
     _print(f"outofcore one epoch from CSV and parquet, {millions}M x 20", rows, "parquet",
            FIT_COLUMNS)

@@ -65,7 +65,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
     prefetch : int, default=2
         Blocks computed ahead, in parallel, while ``partial_fit`` runs on the current one. Two
         keep the learner fed when reading a block takes longer than learning from it (5M x 20
-        float64 parquet in 500k-row blocks: an epoch in 1.9-2.9 s against 3.4-4.0 s with one).
+        float64 parquet in 500k-row blocks: epochs of 2.2 s against 2.7 s with one).
     cache : "auto", int or False, default="auto"
         Keep the blocks of the first pass in memory for the later ones (epochs, validation), so
         they are read, decoded and scaled once. "auto" caches when the fit passes over the blocks
