@@ -5,7 +5,9 @@ A pipeline fit passes over the files at least twice: the scalers' statistics, th
 CPU-s a 500k-row block, more than SGD's step on it; CSV several times that). Inside
 ``with cache_blocks():`` each block a reader produces is kept, up to a byte budget, and the next
 pass takes it from memory. Memory then grows with the data up to the budget, so it is opt-in:
-outside the block nothing is kept.
+outside the block nothing is kept. It pays where decoding is dear (CSV: a 20M-row fit in 28.6 s
+against 37.6 s); where decoding is cheap, holding gigabytes of fresh pages can cost more than the
+read it saves (20M rows of float32 parquet: 11.6 s against 8.5 s).
 
 Blocks are kept in this process: the threaded and synchronous schedulers use them; process
 pools and ``distributed`` workers read as usual.
