@@ -6,11 +6,12 @@ SGD and BLAS release the GIL), while memory stays bounded by ``prefetch + 1`` bl
 ``cache_bytes`` allows).
 """
 
-import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from .cache import BlockCache
 
 
 class BlockStream:
@@ -53,10 +54,7 @@ class BlockStream:
         self.prefetch = 0 if self._in_memory else prefetch
         self.n_blocks = len(self.row_chunks)
         self.offsets = np.concatenate([[0], np.cumsum(self.row_chunks)]).astype(np.int64)
-        self.cache_bytes = 0 if self._in_memory else int(cache_bytes)
-        self._cache = {}
-        self._cache_lock = threading.Lock()
-        self.cached_bytes = 0
+        self._cache = None if self._in_memory or not cache_bytes else BlockCache(int(cache_bytes))
 
     def rows(self, index):
         """(start, stop) rows of block ``index`` in the whole array."""
@@ -79,7 +77,7 @@ class BlockStream:
         """The numpy blocks of every array at block ``index`` (one dask compute, shared reads)."""
         if self._in_memory:
             return self._arrays
-        cached = self._cache.get(index)
+        cached = None if self._cache is None else self._cache.get(index)
         if cached is not None:
             return cached
         import dask
@@ -87,16 +85,8 @@ class BlockStream:
         wanted = [d[index] for d in self._delayed if d is not None]
         values = iter(dask.compute(*wanted))
         blocks = tuple(None if d is None else next(values) for d in self._delayed)
-        size = sum(b.nbytes for b in blocks if b is not None)
-        with self._cache_lock:  # prefetch threads compute blocks side by side
-            if self.cached_bytes + size <= self.cache_bytes:
-                # Read-only, so a consumer that would write into a block (IncrementalPCA with
-                # copy=False centres X in place) copies it first instead of changing later passes.
-                for block in blocks:
-                    if block is not None:
-                        block.flags.writeable = False
-                self._cache[index] = blocks
-                self.cached_bytes += size
+        if self._cache is not None:
+            self._cache.put(index, blocks)
         return blocks
 
     def _produce(self, index, seed, prepare):

@@ -20,20 +20,52 @@ _LOCK = threading.Lock()
 _active = None
 
 
-class _BlockCache:
+class BlockCache:
+    """Tuples of arrays kept under keys, up to ``max_bytes`` in all; kept arrays are read-only.
+
+    Read-only, so a consumer that would write into a block (IncrementalPCA with copy=False
+    centres X in place) must copy it first instead of changing what later passes see. Shared
+    by :func:`cache_blocks` (decoded reader blocks) and ``BlockStream`` (an ``Incremental`` fit's
+    blocks between epochs); safe to use from several threads.
+    """
+
     def __init__(self, max_bytes):
         self.max_bytes = max_bytes
-        self.nbytes = 0
         self.blocks = {}
-        self.hits = 0
-        self.misses = 0
+        self.stats = {"blocks": 0, "bytes": 0, "hits": 0, "misses": 0}
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        """The arrays kept under ``key``, or None."""
+        with self._lock:
+            value = self.blocks.get(key)
+            self.stats["hits" if value is not None else "misses"] += 1
+        return value
+
+    def put(self, key, arrays):
+        """Keep ``arrays`` (None entries allowed) under ``key`` if they fit the budget."""
+        size = sum(a.nbytes for a in arrays if a is not None)
+        with self._lock:
+            if key in self.blocks or self.stats["bytes"] + size > self.max_bytes:
+                return
+            for a in arrays:
+                if a is not None:
+                    a.flags.writeable = False
+            self.blocks[key] = arrays
+            self.stats["blocks"] += 1
+            self.stats["bytes"] += size
+
+
+def quarter_of_available_memory():
+    """The "auto" budget of the block caches: a quarter of the memory available now."""
+    import psutil
+
+    return psutil.virtual_memory().available // 4
 
 
 def _budget(max_bytes):
     if isinstance(max_bytes, str) and max_bytes == "auto":
-        import psutil
-
-        return psutil.virtual_memory().available // 4
+        return quarter_of_available_memory()
     if isinstance(max_bytes, str):
         from dask.utils import parse_bytes
 
@@ -78,13 +110,11 @@ def cache_blocks(max_bytes="auto"):
     >>> stats["hits"]                                       # doctest: +SKIP
     """
     global _active
-    cache = _BlockCache(_budget(max_bytes))
-    stats = {"blocks": 0, "bytes": 0, "hits": 0, "misses": 0}
-    cache.stats = stats
+    cache = BlockCache(_budget(max_bytes))
     with _LOCK:
         outer, _active = _active, cache
     try:
-        yield stats
+        yield cache.stats
     finally:
         with _LOCK:
             _active = outer
@@ -96,20 +126,8 @@ def cached_read(key, read):
     cache = _active
     if cache is None:
         return read()
-    with _LOCK:
-        value = cache.blocks.get(key)
-        cache.stats["hits" if value is not None else "misses"] += 1
-    if value is not None:
-        return value
-    value = read()
-    size = sum(getattr(v, "nbytes", 0) for v in value)
-    with _LOCK:
-        if key not in cache.blocks and cache.nbytes + size <= cache.max_bytes:
-            for v in value:
-                if hasattr(v, "flags"):
-                    v.flags.writeable = False
-            cache.blocks[key] = value
-            cache.nbytes += size
-            cache.stats["blocks"] += 1
-            cache.stats["bytes"] = cache.nbytes
+    value = cache.get(key)
+    if value is None:
+        value = read()
+        cache.put(key, value)
     return value

@@ -20,6 +20,7 @@ from ._fold import FoldStep, check_partial_fit_kwargs, weighted_score
 from ._distributed import DistributedBlocks, active_client, guard_workers
 from ._lazy import dask_model_score, estimator_has, lazy_method
 from .blocks import BlockStream
+from .cache import quarter_of_available_memory
 from .checkpoint import checkpointer_for, restore_fold, save_fold
 from .progress import RowProgress
 from .threads import thread_guard
@@ -330,9 +331,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         if isinstance(cache, str) and cache == "auto":
             if epochs == 1 and not self.early_stopping:
                 return 0  # one pass: a cache would only hold memory
-            import psutil
-
-            return psutil.virtual_memory().available // 4
+            return quarter_of_available_memory()
         if isinstance(cache, (int, np.integer)) and not isinstance(cache, bool) and cache >= 0:
             return int(cache)
         raise ValueError(
