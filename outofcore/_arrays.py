@@ -59,7 +59,9 @@ def distinct_labels(y):
         return np.asarray(source())
     import dask.array as da
 
-    return np.asarray(da.unique(y).compute(), dtype=y.dtype)
+    from ._distributed import compute
+
+    return np.asarray(compute(da.unique(y))[0], dtype=y.dtype)
 
 
 def as_dask_array(X, *, name="X"):

@@ -5,6 +5,7 @@ client's fold locally, or on the worker that holds the block.
 """
 
 import inspect
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,44 @@ def check_partial_fit_kwargs(estimator, has_sample_weight, fit_params):
             f"{type(estimator).__name__}.partial_fit does not accept {', '.join(missing)}; "
             f"it takes {', '.join(p for p in params if p not in ('self', 'X', 'y'))}."
         )
+
+
+# Base classes whose ``partial_fit`` permutes its rows when ``shuffle=True``: sklearn's SGD family
+# (with Perceptron and PassiveAggressive*) and the MLPs. Matched by package and name, so
+# subclasses count and no private module is imported.
+_SHUFFLING_BASES = {("sklearn.linear_model", "BaseSGD"),
+                    ("sklearn.neural_network", "BaseMultilayerPerceptron")}
+
+
+def shuffles_each_call(estimator):
+    """Whether ``estimator.partial_fit`` shuffles the rows it is given."""
+    for cls in type(estimator).__mro__:
+        package = ".".join(cls.__module__.split(".")[:2])
+        if (package, cls.__name__) in _SHUFFLING_BASES:
+            return getattr(estimator, "shuffle", False) is True
+    return False
+
+
+@contextmanager
+def rows_shuffled_once(owner, shuffle_rows):
+    """While the fold runs, turn off the estimator's own shuffle when the fold shuffles the rows.
+
+    A fold with ``shuffle_rows`` hands each ``partial_fit`` a uniformly permuted block; permuting
+    it again inside ``partial_fit`` gives the same distribution of row orders and costs two thirds
+    of SGD's step (5M x 20 float32 in 500k-row blocks: 1.18 s against 0.34 s), on the fold's
+    critical path, where the fold's own permutation runs beside it in the producer thread.
+    ``owner.estimator_`` gets its ``shuffle=True`` back when the fold ends, however it ends. The
+    decision reads ``owner.estimator`` (the configuration): a checkpoint written mid-fit holds the
+    switched-off copy.
+    """
+    off = shuffle_rows and shuffles_each_call(owner.estimator)
+    if off:
+        owner.estimator_.set_params(shuffle=False)
+    try:
+        yield
+    finally:
+        if off:
+            owner.estimator_.set_params(shuffle=True)
 
 
 def _accepts(estimator, name):

@@ -199,8 +199,9 @@ class _BaseScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return names
 
     def _dask_record(self, X, sample_weight, reset):
-        import dask
         import dask.array as da
+
+        from outofcore._distributed import compute
 
         if not self._weighs_rows():
             sample_weight = None
@@ -236,9 +237,9 @@ class _BaseScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             **weights,
         )
         if sample_weight is None:
-            packed = packed.compute()
+            (packed,) = compute(packed)
         else:
-            packed, any_nonzero = dask.compute(packed, sample_weight.any())
+            packed, any_nonzero = compute(packed, sample_weight.any())
             _reject_all_zero(any_nonzero)
         record = _stats.unpack(packed, **self._parts)
         if record.n_rows == 0:

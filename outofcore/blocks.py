@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ._distributed import compute
 from .cache import BlockCache
 
 
@@ -80,10 +81,8 @@ class BlockStream:
         cached = None if self._cache is None else self._cache.get(index)
         if cached is not None:
             return cached
-        import dask
-
         wanted = [d[index] for d in self._delayed if d is not None]
-        values = iter(dask.compute(*wanted))
+        values = iter(compute(*wanted))
         blocks = tuple(None if d is None else next(values) for d in self._delayed)
         if self._cache is not None:
             self._cache.put(index, blocks)

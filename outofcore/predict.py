@@ -30,10 +30,13 @@ from outofcore._files import (
     _discard,
     _display,
     _list_files,
+    _open_input,
+    _open_output,
     _publish,
     _refuse_existing,
     _temp_sibling,
 )
+from outofcore._distributed import compute
 from outofcore._tables import DEFAULT_BLOCK_ROWS, _check_args, _check_parts, _matrix
 from outofcore.io import _parquet_footer
 from outofcore.progress import RowProgress
@@ -129,7 +132,7 @@ def _predict_part(model, job, path, display, out_path):
     """Write the outputs of one input part: their schema, or None for a part without rows."""
     columns = list(dict.fromkeys(job.keep + job.features))
     writer = None
-    with job.src_fs.open(path, "rb") as src, job.dest_fs.open(out_path, "wb") as sink:
+    with _open_input(job.src_fs, path) as src, _open_output(job.dest_fs, out_path) as sink:
         try:
             pf, first = pq.ParquetFile(src), 0
             for rg in range(pf.metadata.num_row_groups):
@@ -319,7 +322,7 @@ def predict_to_parquet(model, source, dest, *, method="predict", columns=None, k
         rows = {key: meta.num_rows for key, (meta, _, _) in zip(keys, footers, strict=True)}
         with thread_guard(), RowProgress(sum(rows.values()), "predict", verbose=verbose,
                                          callback=callback) as progress, _PartsDone(rows, progress):
-            outcomes = dask.compute(*tasks)
+            outcomes = compute(*tasks)
         _STOPPED.discard(job.token)  # every part has returned
         errors = [e for _, e in outcomes if e is not None and not isinstance(e, _Stopped)]
         if errors:

@@ -44,12 +44,14 @@ def available_cores():
 
 def concurrent_tasks():
     """How many dask tasks may run at the same time as the caller, on this machine."""
-    try:
+    worker = None
+    if "distributed" in sys.modules:  # a worker has imported it; skip the import cost otherwise
         from distributed import get_worker
 
-        worker = get_worker()
-    except (ImportError, ValueError):
-        worker = None
+        try:
+            worker = get_worker()
+        except ValueError:
+            pass
     if worker is not None:
         return max(1, worker.state.nthreads)
     import dask

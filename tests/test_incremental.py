@@ -130,15 +130,21 @@ def test_passive_aggressive_still_supported(classification_data):
 
 
 @pytest.mark.parametrize("prefetch", [0, 1, 2])
-def test_shuffled_epochs_follow_the_documented_draws(classification_data, prefetch):
+@pytest.mark.parametrize(
+    "estimator",
+    [SGDClassifier(random_state=0), MLPClassifier(hidden_layer_sizes=(7,), random_state=0)],
+    ids=lambda e: type(e).__name__,
+)
+def test_shuffled_epochs_follow_the_documented_draws(classification_data, estimator, prefetch):
     """With shuffling, the fold equals a hand loop replaying the random_state's block and row draws,
-    whether blocks are checked and shuffled in the prefetch thread or inline (prefetch=0)."""
+    whether blocks are checked and shuffled in the prefetch thread or inline (prefetch=0). The rows
+    are permuted once: the estimator's own shuffle is off while it learns and back on after."""
     X, y = classification_data
     Xd, blocks = _blocks(X, y, 300)
-    model = Incremental(SGDClassifier(random_state=0), epochs=3, random_state=7,
+    model = Incremental(estimator, epochs=3, random_state=7,
                         prefetch=prefetch).fit(Xd, da.from_array(y, chunks=300))
     rng = np.random.RandomState(7)
-    est = clone(SGDClassifier(random_state=0))
+    est = clone(estimator).set_params(shuffle=False)
     for _ in range(3):
         order = rng.permutation(len(blocks))
         seeds = rng.randint(np.iinfo(np.int32).max, size=len(order))
@@ -146,8 +152,53 @@ def test_shuffled_epochs_follow_the_documented_draws(classification_data, prefet
             Xb, yb = blocks[index]
             perm = np.random.default_rng(int(seed)).permutation(len(yb))
             est.partial_fit(Xb[perm], yb[perm], classes=np.unique(y))
-    assert_allclose(model.estimator_.coef_, est.coef_, rtol=1e-12)
+    assert_allclose(_learned(model.estimator_), _learned(est), rtol=1e-12)
     assert model.n_epochs_ == 3 and model.n_samples_seen_ == 3 * len(y)
+    assert model.estimator_.shuffle is True and estimator.shuffle is True
+
+
+def test_own_shuffle_comes_back_when_the_fit_fails(classification_data):
+    """A fit that stops on a bad block still leaves estimator_ with the shuffle it was given."""
+    X, y = classification_data
+    X = X.copy()
+    X[700, 2] = np.nan
+    model = Incremental(SGDClassifier(random_state=0), shuffle_blocks=False, prefetch=0)
+    with pytest.raises(ValueError, match="block 2"):
+        model.fit(da.from_array(X, chunks=300), da.from_array(y, chunks=300))
+    assert model.estimator_.shuffle is True
+
+
+@pytest.mark.parametrize("estimator, expected", [
+    (SGDClassifier(), True), (SGDRegressor(), True), (Perceptron(), True),
+    (MLPRegressor(), True), (SGDClassifier(shuffle=False), False),
+    (MiniBatchKMeans(), False), (MultinomialNB(), False),
+], ids=lambda v: type(v).__name__ if not isinstance(v, bool) else str(v))
+def test_which_estimators_shuffle_inside_partial_fit(estimator, expected):
+    """Only sklearn's SGD family and MLPs with shuffle=True are known to permute their input."""
+    from outofcore._fold import shuffles_each_call
+
+    assert shuffles_each_call(estimator) is expected
+
+
+def test_a_shuffle_parameter_of_another_estimator_is_left_alone(classification_data):
+    """An estimator outside the known families keeps its shuffle parameter during the fit."""
+    from sklearn.base import BaseEstimator, ClassifierMixin
+
+    seen = []
+
+    class ShuffleParam(ClassifierMixin, BaseEstimator):
+        def __init__(self, shuffle=True):
+            self.shuffle = shuffle
+
+        def partial_fit(self, X, y, classes=None):
+            seen.append(self.shuffle)
+            self.classes_ = classes
+            return self
+
+    X, y = classification_data
+    Incremental(ShuffleParam(), random_state=0).fit(da.from_array(X, chunks=500),
+                                                    da.from_array(y, chunks=500))
+    assert seen and all(seen)
 
 
 def test_same_random_state_same_model_and_different_state_differs(classification_data):
