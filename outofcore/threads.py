@@ -109,6 +109,10 @@ def _blas_limited_if_alone(limit):
     if not alone:
         yield
         return
+    # A fresh worker process may not have loaded numpy's BLAS yet; a pool loaded after the limit
+    # is set would escape it, so load it first (a no-op wherever numpy is already imported).
+    import numpy  # noqa: F401
+
     limiter = _current_controller().select(user_api="blas").limit(limits=limit)
     try:
         yield
