@@ -14,6 +14,7 @@ from sklearn.base import is_classifier, is_regressor
 from sklearn.utils import get_tags
 
 from ._arrays import align_to, as_dask_array
+from ._distributed import compute
 from ._fold import apply_block, output_spec, score_rows
 from .threads import guarded
 
@@ -49,10 +50,10 @@ def dask_model_score(model, X, y=None, sample_weight=None):
     w = None if sample_weight is None else align_to(X, sample_weight, name="sample_weight")
     if is_classifier(model) or is_regressor(model):
         return dask_score(model.predict(X), y, w, kind="accuracy" if is_classifier(model) else "r2")
-    blocks = X.map_blocks(
+    (blocks,) = compute(X.map_blocks(
         guarded(partial(score_rows, model.estimator_)), dtype=np.float64, drop_axis=1,
         chunks=((1,) * X.numblocks[0],), meta=np.empty((0,), np.float64),
-    ).compute()
+    ))
     if get_tags(model.estimator_).estimator_type == "clusterer":
         return float(blocks.sum())
     return float(blocks.sum() / X.shape[0])

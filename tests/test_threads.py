@@ -167,3 +167,30 @@ def test_distributed_workers_without_nanny_limits_are_guarded(blas_pools, unset_
     assert max(before.values()) > limit
     assert list(limits.values()) == [limit]
     assert all(max(sizes.values()) == limit for sizes in after)
+
+
+def test_a_local_fit_never_imports_distributed(tmp_path):
+    """Without a Client nothing imports distributed (dask would, to look for one: ~0.3 s)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import sys
+        import numpy as np, pandas as pd
+        from sklearn.linear_model import SGDClassifier
+        from sklearn.pipeline import make_pipeline
+        import outofcore as ooc
+        rng = np.random.default_rng(0)
+        frame = pd.DataFrame(rng.normal(size=(400, 3)), columns=["a", "b", "c"])
+        frame["target"] = (frame["a"] > 0).astype(int)
+        frame.to_parquet({str(tmp_path / "d.parquet")!r})
+        X, y = ooc.read_parquet({str(tmp_path / "d.parquet")!r}, target="target", block_rows=100)
+        pipe = make_pipeline(ooc.StandardScaler(), ooc.Incremental(SGDClassifier(), random_state=0))
+        pipe.fit(X, y)
+        pipe.score(X, y)
+        ooc.predict_to_parquet(pipe, {str(tmp_path / "d.parquet")!r}, {str(tmp_path / "out")!r})
+        print("distributed" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr
