@@ -216,10 +216,14 @@ class Native(_Strategy):
         self.np_out = torch.empty(0, dtype=dtype).numpy().dtype
 
     def forward(self, x):
-        xn = np.ascontiguousarray(x.numpy(), dtype=self.np_cmp)
+        return torch.from_numpy(self.numpy_forward(x.numpy()))
+
+    def numpy_forward(self, x):
+        """``forward`` on a NumPy array: the summed leaf values plus the base, in the output dtype."""
+        xn = np.ascontiguousarray(x, dtype=self.np_cmp)
         n, d = xn.shape
         out = np.empty((n, self.n_out))
         out[:] = self.base
         extra = (self.depth,) if self.kind == "perfect" else ()
         _launch(self.kind, n, (xn.reshape(-1), d, *self.arrays, out, *extra, self.nan_mode, _BLOCK))
-        return torch.from_numpy(out.astype(self.np_out, copy=False))
+        return out.astype(self.np_out, copy=False)

@@ -331,6 +331,25 @@ class TreeEnsemble(Head):
     def m_predict_proba(self, x):
         return self.to_proba(self.raw(x))
 
+    def numpy_predict(self):
+        # Only the numba strategy runs on NumPy arrays; the tensor strategies stay in torch.
+        if self.device.type != "cpu" or self.pinned is not None:
+            return None
+        run = getattr(self.pick(1), "numpy_forward", None)
+        if run is None:
+            return None
+        classifier, ravel, test = self.classifier, self.ravel, self.binary_test
+        exp = self.inverse_link is torch.exp
+
+        def predict(x):
+            r = run(x)
+            if not classifier:
+                r = np.exp(r) if exp else r
+                return r[:, 0] if ravel else r
+            return test(r[:, 0]) if test is not None else r.argmax(axis=1)
+
+        return predict
+
     def m_decision_function(self, x):
         r = self.raw(x)
         return r[:, 0] if r.shape[1] == 1 else r
