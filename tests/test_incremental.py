@@ -289,6 +289,10 @@ def test_classes_are_found_once_and_unknown_labels_are_named(classification_data
     with pytest.raises(ValueError, match=r"label 2 in block \d+ \(rows \d+-\d+\), which is not in "
                                          r"classes=\[0, 1\]"):
         Incremental(SGDClassifier(), classes=[0, 1]).fit(Xd, yd)
+    # String labels too: the error names the label, not an AttributeError.
+    labels = da.from_array(np.array(["cat", "dog", "eel"], dtype=object)[y], chunks=500)
+    with pytest.raises(ValueError, match=r"label 'eel' in block \d+ .* classes=\['cat', 'dog'\]"):
+        Incremental(SGDClassifier(), classes=["cat", "dog"]).fit(Xd, labels)
 
 
 def test_string_labels(classification_data):
