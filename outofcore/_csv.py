@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from outofcore._files import _display, _list_files, _open_input
+from outofcore._files import _display, _list_files, _open
 from outofcore._tables import (
     DEFAULT_BLOCK_ROWS,
     _assemble,
@@ -73,7 +73,7 @@ def _parse_csv(data, spec, threads, on_invalid=None):
 
 
 def _read_csv_block(spec, path, display, start, stop, n_rows, first_line):
-    with _open_input(spec.fs, path) as f:
+    with _open(spec.fs, path) as f:
         f.seek(start)
         data = f.read(stop - start)
     try:

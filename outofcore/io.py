@@ -27,9 +27,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from outofcore._arrays import register_labels
-from outofcore._distributed import compute
 from outofcore._csv import read_csv
-from outofcore._files import _display, _list_files, _open_input
+from outofcore._distributed import compute
+from outofcore._files import _display, _list_files, _open
 from outofcore._tables import (
     DEFAULT_BLOCK_ROWS,
     _assemble,
@@ -49,7 +49,7 @@ _BLOCK_BYTES = 1 << 25
 def _parquet_footer(fs, path, display):
     """(footer, arrow schema, rows per row group) of one parquet file."""
     try:
-        with _open_input(fs, path) as f:
+        with _open(fs, path) as f:
             meta = pq.read_metadata(f)
     except (pa.ArrowException, OSError) as e:
         raise ValueError(
@@ -97,7 +97,7 @@ def _plan_row_groups(rg_rows, block_rows, split_rows=None):
 def _read_parquet_block(spec, path, display, meta, row_groups, rg_rows, lo, hi, first_row):
     columns = list(spec.features) + ([spec.target] if spec.target is not None else [])
     try:
-        with _open_input(spec.fs, path) as f:
+        with _open(spec.fs, path) as f:
             # The footer parsed at planning is reused: parsing it in every task costs time
             # quadratic in the row groups (5000 row groups of 10 rows: 80 s against 5 s).
             pf = pq.ParquetFile(f, metadata=meta)
@@ -198,7 +198,7 @@ def _parquet_labels(fs, files, target, y_dtype):
     import dask
 
     def distinct(path):
-        with _open_input(fs, path) as f:
+        with _open(fs, path) as f:
             column = pq.read_table(f, columns=[target]).column(0)
         return np.unique(column.to_numpy(zero_copy_only=False).astype(y_dtype, copy=False))
 

@@ -30,8 +30,7 @@ from outofcore._files import (
     _discard,
     _display,
     _list_files,
-    _open_input,
-    _open_output,
+    _open,
     _publish,
     _refuse_existing,
     _temp_sibling,
@@ -132,7 +131,7 @@ def _predict_part(model, job, path, display, out_path):
     """Write the outputs of one input part: their schema, or None for a part without rows."""
     columns = list(dict.fromkeys(job.keep + job.features))
     writer = None
-    with _open_input(job.src_fs, path) as src, _open_output(job.dest_fs, out_path) as sink:
+    with _open(job.src_fs, path) as src, _open(job.dest_fs, out_path, "wb") as sink:
         try:
             pf, first = pq.ParquetFile(src), 0
             for rg in range(pf.metadata.num_row_groups):
@@ -333,7 +332,7 @@ def predict_to_parquet(model, source, dest, *, method="predict", columns=None, k
             template = _schema_without_rows(model, job, schemas[0], os.fspath(source))
         for schema, out in zip(written, outs, strict=True):
             if schema is None:
-                with dest_fs.open(out, "wb") as sink:
+                with _open(dest_fs, out, "wb") as sink:
                     pq.write_table(template.empty_table(), sink)
         _publish(dest_fs, tmp, dest_path, overwrite)
     except BaseException as e:
