@@ -241,10 +241,13 @@ class MLP(Head):
         return torch.addmm(b, x, w)
 
     def m_predict(self, x):
-        z = self.logits(x)
+        return self._decide(self.logits(x))
+
+    def _decide(self, z):
+        """Predictions from the logits ``z`` (a tensor or a NumPy array)."""
         if self.classifier:
             # sigmoid(z) > 0.5 exactly when z > 0; the arg-max of softmax is that of the logits.
-            return z[:, 0] > 0 if self.binary else z.argmax(dim=1)
+            return z[:, 0] > 0 if self.binary else z.argmax(1)
         return z[:, 0] if self.ravel else z
 
     def m_predict_proba(self, x):
@@ -256,7 +259,6 @@ class MLP(Head):
         if act is None or self.layers[0][0].device.type != "cpu":
             return None  # (logistic: NumPy's exp would warn on overflow where torch's does not)
         *hidden, (w, b) = [(wi.numpy(), bi.numpy()) for wi, bi in self.layers]
-        classifier, binary, ravel = self.classifier, self.binary, self.ravel
 
         def predict(x):
             for wi, bi in hidden:
@@ -265,9 +267,7 @@ class MLP(Head):
                 act(x)
             z = x @ w
             z += b
-            if classifier:
-                return z[:, 0] > 0 if binary else z.argmax(axis=1)
-            return z[:, 0] if ravel else z
+            return self._decide(z)
 
         return predict
 

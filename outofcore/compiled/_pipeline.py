@@ -241,10 +241,14 @@ class CompiledPipeline:
             out[start:start + rows] = fn(x[start:start + rows])
         return out
 
+    def _is_plain(self, X):
+        """Whether X is a 2-D NumPy array of the compute dtype and the fitted width (usable as is)."""
+        return (type(X) is np.ndarray and X.dtype == self._np_dtype and X.ndim == 2
+                and X.shape[1] == self.n_features_in_)
+
     def _tensor(self, X):
         """X as a 2-D tensor of the compute dtype on the model's device, checked against the fit."""
-        if (type(X) is np.ndarray and X.dtype == self._np_dtype and X.ndim == 2 and self._on_cpu
-                and X.shape[1] == self.n_features_in_ and X.flags.c_contiguous):
+        if self._on_cpu and self._is_plain(X) and X.flags.c_contiguous:
             return torch.from_numpy(X)  # the common case, without copies or further checks
         if isinstance(X, torch.Tensor):
             x = X.detach().to(device=self.device, dtype=self._tdtype)
@@ -270,9 +274,8 @@ class CompiledPipeline:
         return x if x.is_contiguous() else x.contiguous()
 
     def _run(self, method, X):
-        if (method == "predict" and self._numpy_predict is not None and type(X) is np.ndarray
-                and X.ndim == 2 and X.shape[0] <= _NUMPY_ROWS and X.dtype == self._np_dtype
-                and X.shape[1] == self.n_features_in_):
+        if (method == "predict" and self._numpy_predict is not None and self._is_plain(X)
+                and X.shape[0] <= _NUMPY_ROWS):
             out = self._numpy_predict(X)
             return self._numpy_labels(out) if self._task == "classifier" else out
         if hasattr(X, "__dask_graph__"):

@@ -320,13 +320,16 @@ class TreeEnsemble(Head):
         return out if getattr(strategy, "includes_base", False) else out + self.base
 
     def m_predict(self, x):
-        r = self.raw(x)
+        return self._decide(self.raw(x), self.inverse_link)
+
+    def _decide(self, r, inverse_link):
+        """Predictions from raw scores ``r``: a tensor, or a NumPy array with a NumPy link."""
         if not self.classifier:
-            r = self.inverse_link(r)
+            r = inverse_link(r)
             return r[:, 0] if self.ravel else r
         if self.binary_test is not None:
             return self.binary_test(r[:, 0])
-        return r.argmax(dim=1)
+        return r.argmax(1)
 
     def m_predict_proba(self, x):
         return self.to_proba(self.raw(x))
@@ -338,17 +341,8 @@ class TreeEnsemble(Head):
         run = getattr(self.pick(1), "numpy_forward", None)
         if run is None:
             return None
-        classifier, ravel, test = self.classifier, self.ravel, self.binary_test
-        exp = self.inverse_link is torch.exp
-
-        def predict(x):
-            r = run(x)
-            if not classifier:
-                r = np.exp(r) if exp else r
-                return r[:, 0] if ravel else r
-            return test(r[:, 0]) if test is not None else r.argmax(axis=1)
-
-        return predict
+        link = np.exp if self.inverse_link is torch.exp else _identity
+        return lambda x: self._decide(run(x), link)
 
     def m_decision_function(self, x):
         r = self.raw(x)
