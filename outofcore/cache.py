@@ -5,9 +5,10 @@ A pipeline fit passes over the files at least twice: the scalers' statistics, th
 CPU-s a 500k-row block, more than SGD's step on it; CSV several times that). Inside
 ``with cache_blocks():`` each block a reader produces is kept, up to a byte budget, and the next
 pass takes it from memory. Memory then grows with the data up to the budget, so it is opt-in:
-outside the block nothing is kept. It pays where decoding is dear (CSV: a 20M-row fit in 28.6 s
-against 37.6 s); where decoding is cheap, holding gigabytes of fresh pages can cost more than the
-read it saves (20M rows of float32 parquet: 11.6 s against 8.5 s).
+outside the block nothing is kept. It pays most where decoding is dear (CSV: a 20M-row fit in
+19.3 s against 42.2 s; a 5M-row float64 parquet file 2.0 s against 3.1 s); where decoding is
+cheap it saves little, since the first pass pays for faulting in the kept pages (20M rows of
+float32 parquet: 7.5 s against 8.3 s).
 
 Blocks are kept in this process: the threaded and synchronous schedulers use them; process
 pools and ``distributed`` workers read as usual.

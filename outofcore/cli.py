@@ -222,6 +222,7 @@ def cmd_demo(args):
     import tempfile
 
     from outofcore import read_parquet
+    from outofcore._distributed import compute
     from outofcore._model_io import refuse_existing
     from outofcore.data import generate
 
@@ -257,7 +258,7 @@ def cmd_demo(args):
                    f"({_rate(part, seconds)})")
         predicted = read_parquet(paths["predictions.parquet"], columns=["prediction"])[:, 0]
         _, y = read_parquet(paths["test.parquet"], target="target", columns=["f0"])
-        accuracy = float((predicted.rechunk(y.chunks) == y).mean().compute())
+        accuracy = float(compute((predicted.rechunk(y.chunks) == y).mean())[0])
         _say(args, f"4. accuracy   {accuracy:.4f} on the held-out rows (the best linear model "
                    f"reaches about 0.80)")
     finally:
