@@ -7,6 +7,7 @@ import torch
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA, IncrementalPCA
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression, SGDClassifier, SGDRegressor
 from sklearn.naive_bayes import MultinomialNB
@@ -160,3 +161,32 @@ def test_repr_and_to_device(classification_data):
     moved = compiled.to("cpu")
     assert moved is not compiled
     np.testing.assert_array_equal(moved.predict(X), model.predict(X))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: make_pipeline(StandardScaler(), SGDClassifier(random_state=0)),
+    lambda: make_pipeline(StandardScaler(), LogisticRegression()),
+    lambda: MiniBatchKMeans(n_clusters=5, n_init=1, random_state=0),
+], ids=["scaler+sgd", "logistic", "kmeans"])
+def test_single_pass_heads_run_large_batches_whole(make, classification_data):
+    """A head that reads each row once predicts a million rows in one call; same labels as chunks.
+
+    Layered outputs (probabilities) keep the cache-sized chunks.
+    """
+    X, y = classification_data
+    model = make().fit(X, y)
+    compiled = ooc.compile_pipeline(model)
+    assert compiled._rows_per_chunk(10**6, "predict") >= 10**6
+    if hasattr(model, "predict_proba"):
+        assert compiled._rows_per_chunk(10**6, "predict_proba") < 10**5
+    chunked = ooc.compile_pipeline(model, batch_size=7)
+    np.testing.assert_array_equal(compiled.predict(X), chunked.predict(X))
+    assert_labels_match(compiled.predict(X), model.predict(X))
+
+
+def test_mlp_keeps_cache_sized_chunks(classification_data):
+    X, y = classification_data
+    model = MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        model.fit(X, y)
+    assert ooc.compile_pipeline(model)._rows_per_chunk(10**6, "predict") < 10**5

@@ -147,6 +147,16 @@ class Head(_Module):
         """The function for sklearn method ``name``; ``export`` asks for pure tensor code."""
         return getattr(self, f"m_{name}")
 
+    def streams(self, method):
+        """Whether ``method`` reads each input row once and keeps only a few values per row.
+
+        Such a method gains nothing from chunks sized to the CPU caches (nothing is read twice)
+        and pays each chunk's dispatch and output copy: Scaler+SGD on 1M rows ran in 7.3 ms in
+        cache-sized chunks and 5.1 ms in one call. Layered heads re-read their intermediates and
+        keep the small chunks.
+        """
+        return False
+
     def numpy_predict(self):
         """A NumPy twin of ``m_predict`` for a few rows on the CPU, or None where there is none.
 
@@ -180,6 +190,9 @@ class LinearModel(Head):
 
     def m_decision_function(self, x):
         return self.scores(x)
+
+    def streams(self, method):
+        return method in ("predict", "decision_function")
 
     def m_predict(self, x):
         if not self.classifier:
@@ -302,6 +315,10 @@ class KMeans(Head):
         # ``k - max(hit * (k - j))`` is the first j that attains the minimum, as argmin's tie rule.
         self.register_buffer("rank", torch.arange(k, 0, -1, dtype=torch.int32, device=device)[:, None],
                              persistent=False)
+
+    def streams(self, method):
+        # The numba arg-min holds a tile of rows at a time; the tensor program's scores do not.
+        return method == "predict" and self.native and self.w.device.type == "cpu"
 
     def m_predict(self, x):
         if x.shape[0] <= 64:  # a few rows: fewer kernel launches beat vectorisation

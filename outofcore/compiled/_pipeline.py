@@ -19,8 +19,10 @@ _HEADS = {"linear_model": m.LinearModel, "gaussian_nb": m.GaussianNB, "mlp": m.M
 _ALL_METHODS = ("predict", "predict_proba", "decision_function", "transform", "score")
 # Intermediate memory allowed per chunk of rows: on CPU about the L2 caches of two cores, so a
 # layer's output is still cached when the next layer reads it (an MLP ran 1.3x faster than with
-# 64 MiB chunks); on GPUs, large launches.
+# 64 MiB chunks); on GPUs, large launches. Heads that read each row once (``Head.streams``) take
+# chunks up to the memory budget on the CPU too.
 _CHUNK_BYTES = {"cpu": 4 << 20, "cuda": 2 << 30}
+_STREAM_BYTES = 256 << 20
 # Rows up to which ``predict`` on the CPU runs the head's NumPy twin, when it has one: below it
 # torch's per-operation dispatch outweighs its faster kernels.
 _NUMPY_ROWS = 16
@@ -207,13 +209,15 @@ class CompiledPipeline:
         return to_onnx(self, path, method=method, opset=opset)
 
     # ----------------------------------------------------------------- machinery
-    def _rows_per_chunk(self, n):
+    def _rows_per_chunk(self, n, method):
         if self.batch_size is not None:
             return self.batch_size
         per_row = self._fixed_bytes
         if isinstance(self._head, TreeEnsemble):
             per_row += self._head.chunk_bytes(n)
         budget = _CHUNK_BYTES.get(self.device.type, _CHUNK_BYTES["cuda"])
+        if not self.graph.steps and self._head.streams(method):
+            budget = max(budget, _STREAM_BYTES)
         return max(1024, budget // per_row)
 
     def _head_bytes(self):
@@ -223,15 +227,17 @@ class CompiledPipeline:
         widths = [a.shape[-1] for a in head.arrays.values() if a.ndim == 2]
         if head.op == "gaussian_nb":
             widths = [head.arrays["theta"].size * 2]
+        elif head.op == "kmeans":  # scores and matches: one value per centre and row each
+            widths = [len(head.arrays["centers"])]
         return sum(widths) * self._tdtype.itemsize * 2
 
-    def _compute(self, fn, x):
+    def _compute(self, fn, x, method):
         # No autograd context is entered (it costs ~1-2 us a call): the buffers never require
         # gradients and tensor inputs are detached, so nothing is recorded anyway.
         n = x.shape[0]
         if n <= 1024:  # below every chunk size: skip the bookkeeping (single-row latency)
             return fn(x)
-        rows = self._rows_per_chunk(n)
+        rows = self._rows_per_chunk(n, method)
         if n <= rows:
             return fn(x)
         first = fn(x[:rows])
@@ -286,9 +292,9 @@ class CompiledPipeline:
         fn = self._fns[method]
         if self.graph.steps:
             steps = self._steps.forward
-            out = self._compute(lambda chunk: fn(steps(chunk)), x)
+            out = self._compute(lambda chunk: fn(steps(chunk)), x, method)
         else:
-            out = self._compute(fn, x)
+            out = self._compute(fn, x, method)
         if method == "predict" and self._task == "classifier":
             return self._labels(out, torch_out=isinstance(X, torch.Tensor))
         return out if isinstance(X, torch.Tensor) else out.cpu().numpy()
