@@ -115,6 +115,34 @@ def test_missing_values_follow_training(strategy, name, classification_data, rng
     assert_values_close(compiled.predict_proba(Xte), model.predict_proba(Xte))
 
 
+# Tree counts that are not multiples of four (7, and 21 for HGB's three classes).
+ODD_ENSEMBLES = {
+    "tree": lambda: tree.DecisionTreeClassifier(max_depth=6, random_state=0),
+    "forest": lambda: ensemble.RandomForestClassifier(n_estimators=7, max_depth=5, random_state=0),
+    "hgb": lambda: ensemble.HistGradientBoostingClassifier(max_iter=7, max_depth=4, random_state=0),
+}
+
+
+@pytest.mark.skipif(not native_available(), reason="numba is not installed")
+@pytest.mark.parametrize("name", ODD_ENSEMBLES)
+@pytest.mark.parametrize("train_nan", [False, True])
+def test_few_rows_walk_like_the_block_kernel(name, train_nan, classification_data, rng):
+    """Up to four rows are walked a row at a time, four trees side by side: the same sums as the block kernel, bit for bit, rows with NaN included."""
+    X, y = _classification(classification_data, 3)
+    X = X.copy()
+    if train_nan:
+        X[rng.random(X.shape) < 0.1] = np.nan
+    model = ODD_ENSEMBLES[name]().fit(X[:1500], y[:1500])
+    compiled = ooc.compile_pipeline(model)
+    Xte = X[1500:1800].copy()
+    Xte[1, 2] = Xte[3, 0] = np.nan
+    block = compiled.predict_proba(Xte)
+    for k in (1, 2, 3, 4):
+        np.testing.assert_array_equal(compiled.predict_proba(Xte[:k]), block[:k])
+        np.testing.assert_array_equal(compiled.predict(Xte[:k]), model.predict(Xte[:k]))
+    assert_values_close(block, model.predict_proba(Xte))
+
+
 def test_thresholds_between_float32_values(rng):
     """Inputs just below, at and above a float64 threshold route exactly like sklearn's float32 cast."""
     X = rng.normal(size=(400, 2)).astype(np.float32)

@@ -90,6 +90,54 @@ def _perfect_kernel(xf, d, feat, thr, ml, value, out, depth, nan_mode, block):
     return out
 
 
+def _perfect_rows_kernel(xf, d, feat, thr, ml, value, out, depth, nan_mode, block):
+    # A row at a time through every tree: for a few rows the block kernel's per-tree bookkeeping
+    # costs more than the walks. Four trees are walked side by side, so the CPU overlaps their
+    # chains of dependent loads (100 trees of depth 8, one row: 3 us; one tree at a time 5 us,
+    # the block kernel 11 us). Rows without NaN take the plain comparison whatever the NaN rule;
+    # the sums run in tree order, as in the block kernel.
+    n, n_trees, n_int = xf.shape[0] // d, feat.shape[0], feat.shape[1]
+    n_out = value.shape[2]
+    for i in range(n):
+        first = i * d
+        mode = nan_mode
+        if mode != 0:
+            mode = 0
+            for f in range(d):
+                if xf[first + f] != xf[first + f]:
+                    mode = nan_mode
+        t = 0
+        if mode == 0:
+            while t + 4 <= n_trees:
+                k0 = k1 = k2 = k3 = 0
+                for _ in range(depth):
+                    k0 = 2 * k0 + 2 - (xf[first + feat[t, k0]] <= thr[t, k0])
+                    k1 = 2 * k1 + 2 - (xf[first + feat[t + 1, k1]] <= thr[t + 1, k1])
+                    k2 = 2 * k2 + 2 - (xf[first + feat[t + 2, k2]] <= thr[t + 2, k2])
+                    k3 = 2 * k3 + 2 - (xf[first + feat[t + 3, k3]] <= thr[t + 3, k3])
+                for c in range(n_out):
+                    out[i, c] += value[t, k0 - n_int, c]
+                    out[i, c] += value[t + 1, k1 - n_int, c]
+                    out[i, c] += value[t + 2, k2 - n_int, c]
+                    out[i, c] += value[t + 3, k3 - n_int, c]
+                t += 4
+        for t in range(t, n_trees):
+            k = 0
+            if mode == 0:
+                for _ in range(depth):
+                    k = 2 * k + 2 - (xf[first + feat[t, k]] <= thr[t, k])
+            elif mode == 1:
+                for _ in range(depth):
+                    k = 2 * k + 1 + (xf[first + feat[t, k]] > thr[t, k])
+            else:
+                for _ in range(depth):
+                    v = xf[first + feat[t, k]]
+                    k = 2 * k + 2 - ((v <= thr[t, k]) | ((v != v) & ml[t, k]))
+            for c in range(n_out):
+                out[i, c] += value[t, k - n_int, c]
+    return out
+
+
 def _traversal_kernel(xf, d, roots, left, right, feat, thr, ml, value, out, nan_mode, block):
     n, n_out = xf.shape[0] // d, value.shape[1]
     for b in numba.prange((n + block - 1) // block):
@@ -150,11 +198,22 @@ if AVAILABLE:
                          ("kmeans", _kmeans_kernel))
         for parallel in (True, False)
     }
+    _KERNELS["perfect_rows", False] = numba.njit(nogil=True)(_perfect_rows_kernel)
+
+# Rows up to which perfect trees are walked a row at a time (4 rows: 9 us against 13 us for the
+# block kernel; about even at 8).
+_FEW_ROWS = 4
 
 
 def _launch(kind, n, args):
+    if n <= _FEW_ROWS and kind == "perfect":
+        _KERNELS["perfect_rows", False](*args)
+        return
+    if n <= _BLOCK:
+        _KERNELS[kind, False](*args)
+        return
     threads = min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)
-    if n <= _BLOCK or threads <= 1:
+    if threads <= 1:
         _KERNELS[kind, False](*args)
         return
     with _LOCK:
