@@ -148,8 +148,9 @@ def _copy_rows(dest, arrays, start, stop):
             dest[lo - start:hi - start] = values[lo - first:hi - first]
 
 
-def _matrix(table, names, dtype, check_finite, where):
-    """The C-ordered ``dtype`` block of columns ``names`` of an arrow table.
+def _matrix(table, names, dtype, check_finite, where, out=None):
+    """The C-ordered ``dtype`` block of columns ``names`` of an arrow table (written into ``out``,
+    a C-ordered ``(rows, len(names))`` array of that dtype, when given).
 
     Built a tile of rows at a time: the columns' rows are copied into a small (features, rows)
     scratch that stays in cache, and its transpose is written into the block. That costs what
@@ -162,7 +163,7 @@ def _matrix(table, names, dtype, check_finite, where):
     pieces = _column_pieces(table, names)
     lo = np.full(k, np.inf)
     hi = np.full(k, -np.inf)
-    out = np.empty((n, k), dtype=dtype)
+    out = np.empty((n, k), dtype=dtype) if out is None else out
     scratch = np.empty((k, min(n, _TILE_ROWS)), dtype=dtype)
     # Values beyond float32's range become inf, which check_finite reports with its location.
     with np.errstate(over="ignore"):

@@ -6,6 +6,9 @@ feeds the model, and appends the rows to a ``pyarrow.parquet.ParquetWriter``: me
 by a slice per task. Everything is written beside ``dest`` first and renamed into place only when
 every part succeeded, so a failure never leaves a half-written ``dest``.
 
+Blocks are built into buffers the job hands from one slice to the next (``_Buffers``), and
+scikit-learn skips its own finiteness checks on blocks this module has checked already.
+
 A part task never raises: it returns its error, so ``dask.compute`` waits for every part before the
 temporary is removed (a raising task would return control while sibling parts still write into
 it). The first error marks the job stopped, and the other parts of this process end at their next
@@ -15,6 +18,8 @@ slice instead of predicting rows that will be thrown away.
 import os
 import posixpath
 import secrets
+import threading
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import dask
@@ -23,6 +28,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import sklearn
 from dask.callbacks import Callback
 from sklearn.base import BaseEstimator
 
@@ -71,6 +77,36 @@ class _Stopped(Exception):
     """A part ended early because another part failed."""
 
 
+class _Buffers:
+    """Block buffers lent to one slice at a time, so a job allocates one per thread, not one per
+    slice: every fresh 40 MB block is first-touch page faults again (5M rows in 500k-row parts,
+    two threads: about 0.2 s of system time). Pickled (to cluster workers) it starts empty.
+    """
+
+    def __init__(self, width, dtype):
+        self.width, self.dtype = width, dtype
+        self._free, self._lock = [], threading.Lock()
+
+    def __getstate__(self):
+        return {"width": self.width, "dtype": self.dtype}
+
+    def __setstate__(self, state):
+        self.__init__(state["width"], state["dtype"])
+
+    @contextmanager
+    def block(self, rows):
+        """A C-ordered ``(rows, width)`` array, yours until the ``with`` ends."""
+        with self._lock:
+            buf = self._free.pop() if self._free else None
+        if buf is None or len(buf) < rows:  # a buffer too small for this slice is dropped
+            buf = np.empty((rows, self.width), dtype=self.dtype)
+        try:
+            yield buf[:rows]
+        finally:
+            with self._lock:
+                self._free.append(buf)
+
+
 def _output_names(model, job, width):
     """Column names for a model output with ``width`` columns (None for a 1-D output)."""
     prefix = _PREFIX[job.method]
@@ -82,11 +118,15 @@ def _output_names(model, job, width):
     return [str(c) if job.method == "transform" else f"{prefix}_{c}" for c in labels]
 
 
-def _predict_table(model, job, table, display, where):
-    X = _matrix(table, job.features, job.dtype, job.check_finite, where)
+def _predict_table(model, job, table, display, where, block):
+    """The output table of one slice; its block is built into ``block``."""
+    X = _matrix(table, job.features, job.dtype, job.check_finite, where, out=block)
     if job.as_frame:
         X = pd.DataFrame(X, columns=list(job.features), copy=False)
-    out = getattr(model, job.method)(X)
+    # The block was checked for NaN and inf above; scikit-learn need not check it again in every
+    # step (Scaler + SGD on 500k rows: 27 -> 24 ms).
+    with sklearn.config_context(assume_finite=True) if job.check_finite else nullcontext():
+        out = getattr(model, job.method)(X)
     out = np.asarray(out.toarray() if hasattr(out, "toarray") else out)
     if out.ndim not in (1, 2) or len(out) != table.num_rows:
         raise ValueError(
@@ -127,7 +167,7 @@ def _batches(pf, rg, job, columns, display):
         yield batch
 
 
-def _predict_part(model, job, path, display, out_path):
+def _predict_part(model, job, path, display, out_path, buffers):
     """Write the outputs of one input part: their schema, or None for a part without rows."""
     columns = list(dict.fromkeys(job.keep + job.features))
     writer = None
@@ -145,11 +185,14 @@ def _predict_part(model, job, path, display, out_path):
                         return f"row {first + r} of {display} (row group {rg})"
 
                     table = pa.Table.from_batches([batch])
-                    table = _predict_table(model, job, table, display, where)
-                    if writer is None:
-                        dictionary = _dictionary_columns(table.schema)
-                        writer = pq.ParquetWriter(sink, table.schema, use_dictionary=dictionary)
-                    writer.write_table(table.cast(writer.schema))
+                    # Lent until the slice is written: an output may be a view of the block.
+                    with buffers.block(table.num_rows) as block:
+                        table = _predict_table(model, job, table, display, where, block)
+                        if writer is None:
+                            dictionary = _dictionary_columns(table.schema)
+                            writer = pq.ParquetWriter(sink, table.schema,
+                                                      use_dictionary=dictionary)
+                        writer.write_table(table.cast(writer.schema))
                     first += batch.num_rows
         finally:
             if writer is not None:
@@ -157,12 +200,12 @@ def _predict_part(model, job, path, display, out_path):
     return None if writer is None else writer.schema
 
 
-def _part_outcome(model, job, path, display, out_path):
+def _part_outcome(model, job, path, display, out_path, buffers):
     """Run one part: ``(schema, None)``, or ``(None, error)`` after marking the job stopped."""
     try:
         if job.token in _STOPPED:
             raise _Stopped
-        return _predict_part(model, job, path, display, out_path), None
+        return _predict_part(model, job, path, display, out_path, buffers), None
     except Exception as e:
         _STOPPED.add(job.token)
         return None, e
@@ -314,9 +357,11 @@ def predict_to_parquet(model, source, dest, *, method="predict", columns=None, k
                 dest_fs.makedirs(posixpath.dirname(out), exist_ok=True)
         # The model is put in the graph once under a fixed name: hashing a large model is slow.
         model_task = dask.delayed(model, name=f"model-{secrets.token_hex(8)}", traverse=False)
+        buffers = dask.delayed(_Buffers(len(features), dtype), name=f"buffers-{job.token}",
+                               traverse=False)
         keys = [f"predict-part-{i}-{secrets.token_hex(4)}" for i in range(len(files))]
         tasks = [dask.delayed(guarded(_part_outcome), pure=False)(model_task, job, p, d, out,
-                                                                   dask_key_name=key)
+                                                                   buffers, dask_key_name=key)
                  for p, d, out, key in zip(files, displays, outs, keys, strict=True)]
         rows = {key: meta.num_rows for key, (meta, _, _) in zip(keys, footers, strict=True)}
         with thread_guard(), RowProgress(sum(rows.values()), "predict", verbose=verbose,

@@ -4,6 +4,7 @@ import os
 import time
 import uuid
 
+import dask
 import fsspec
 import numpy as np
 import pandas as pd
@@ -149,6 +150,52 @@ def test_failure_waits_for_running_parts_and_stops_them(source, tmp_path):
         model.calls = 0
     # 200 slices of 10 rows in all; the parts running beside the failed one stop at their next.
     assert model.calls < 20
+
+
+class _RecordsBlocks:
+    """Predicts twice the first feature and keeps every block it is given."""
+
+    def __init__(self):
+        self.blocks = []
+
+    def predict(self, X):
+        self.blocks.append(X)  # kept alive, so no block's memory can be handed out anew
+        return X[:, 0] * 2
+
+
+def test_slices_reuse_one_block_buffer_per_thread(source, tmp_path):
+    """One thread builds every block of a job in one buffer; shorter slices use its first rows
+    and still predict their own rows."""
+    folder, df = source
+    model = _RecordsBlocks()
+    with dask.config.set(scheduler="synchronous"):
+        predict_to_parquet(model, folder, tmp_path / "out", columns=FEATURES, keep=["id"],
+                           block_rows=100)
+    got = pd.concat(_read_parts(tmp_path / "out", 4), ignore_index=True)
+    assert_array_equal(got["prediction"], df["f0"].to_numpy(np.float32) * 2)
+    assert len(model.blocks) == 24  # row groups of 256 rows read in slices of 100, 100 and 56
+    assert len({X.__array_interface__["data"][0] for X in model.blocks}) == 1
+
+
+@pytest.mark.parametrize("check_finite", [True, False])
+def test_non_finite_rows_are_refused_with_or_without_our_check(source, tmp_path, check_finite):
+    """A NaN feature is named (file, row group, row, column) by our check; without it the model's
+    own check still refuses it (it is skipped only for blocks that were checked), and nothing is
+    written either way."""
+    folder, df = source
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(df[FEATURES], df["target"])
+    table = pq.read_table(folder / "part-2.parquet")
+    f1 = table.column("f1").to_numpy().copy()
+    f1[300] = np.nan
+    pq.write_table(table.set_column(2, "f1", pa.array(f1)), folder / "part-2.parquet",
+                   row_group_size=256)
+    if check_finite:
+        match = r"column 'f1' holds nan at row 300 of .*part-2.parquet \(row group 1\)"
+    else:
+        match = "Input X contains NaN"
+    with pytest.raises(ValueError, match=match):
+        predict_to_parquet(model, folder, tmp_path / "out", check_finite=check_finite)
+    assert sorted(os.listdir(tmp_path)) == ["src"]
 
 
 def test_empty_source(tmp_path):
