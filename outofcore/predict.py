@@ -2,8 +2,9 @@
 
 Each input part is one dask task (run by the current dask scheduler, so parts are predicted in
 parallel) that streams the part row group by row group, in slices of at most ``block_rows`` rows,
-feeds the model, and appends the rows to a ``pyarrow.parquet.ParquetWriter``: memory stays bounded
-by a slice per task. Everything is written beside ``dest`` first and renamed into place only when
+feeds the model, and writes each input row group's outputs as one row group with a
+``pyarrow.parquet.ParquetWriter``: memory stays bounded by a slice (and a row group's outputs) per
+task. Everything is written beside ``dest`` first and renamed into place only when
 every part succeeded, so a failure never leaves a half-written ``dest``.
 
 Blocks are built into buffers the job hands from one slice to the next (``_Buffers``), and
@@ -42,12 +43,16 @@ from outofcore._files import (
     _temp_sibling,
 )
 from outofcore._distributed import compute
-from outofcore._tables import DEFAULT_BLOCK_ROWS, _check_args, _check_parts, _matrix
+from outofcore._tables import _check_args, _check_parts, _matrix
 from outofcore.io import _parquet_footer
 from outofcore.progress import RowProgress
 from outofcore.threads import guarded, thread_guard
 
 _METHODS = ("predict", "predict_proba", "decision_function", "transform")
+# Rows predicted at once: a quarter of the readers' blocks. Each thread's slice of decoded columns,
+# block and outputs stays small, so a fresh process touches less new memory (5M x 20 float32 in a
+# new process, compiled Scaler + SGD: 0.55-0.60 s against 0.77-0.98 s with 1M-row slices).
+PREDICT_BLOCK_ROWS = 2**18
 _PREFIX = {"predict": "prediction", "predict_proba": "proba", "decision_function": "decision",
            "transform": "component"}
 
@@ -128,6 +133,8 @@ def _predict_table(model, job, table, display, where, block):
     with sklearn.config_context(assume_finite=True) if job.check_finite else nullcontext():
         out = getattr(model, job.method)(X)
     out = np.asarray(out.toarray() if hasattr(out, "toarray") else out)
+    if np.may_share_memory(out, block):  # a view of the block, which is lent again next slice
+        out = out.copy()
     if out.ndim not in (1, 2) or len(out) != table.num_rows:
         raise ValueError(
             f"{type(model).__name__}.{job.method} returned shape {out.shape} for "
@@ -175,6 +182,9 @@ def _predict_part(model, job, path, display, out_path, buffers):
         try:
             pf, first = pq.ParquetFile(src), 0
             for rg in range(pf.metadata.num_row_groups):
+                # One output row group per input row group, whatever the slices: the outputs of
+                # its slices are collected (a few values a row) and written together.
+                pieces = []
                 for batch in _batches(pf, rg, job, columns, display):
                     if job.token in _STOPPED:
                         raise _Stopped
@@ -184,16 +194,16 @@ def _predict_part(model, job, path, display, out_path, buffers):
                     def where(r, first=first, rg=rg):
                         return f"row {first + r} of {display} (row group {rg})"
 
-                    table = pa.Table.from_batches([batch])
-                    # Lent until the slice is written: an output may be a view of the block.
-                    with buffers.block(table.num_rows) as block:
-                        table = _predict_table(model, job, table, display, where, block)
-                        if writer is None:
-                            dictionary = _dictionary_columns(table.schema)
-                            writer = pq.ParquetWriter(sink, table.schema,
-                                                      use_dictionary=dictionary)
-                        writer.write_table(table.cast(writer.schema))
+                    with buffers.block(batch.num_rows) as block:
+                        table = _predict_table(model, job, pa.Table.from_batches([batch]),
+                                               display, where, block)
+                    if writer is None:
+                        dictionary = _dictionary_columns(table.schema)
+                        writer = pq.ParquetWriter(sink, table.schema, use_dictionary=dictionary)
+                    pieces.append(table.cast(writer.schema))
                     first += batch.num_rows
+                if pieces:
+                    writer.write_table(pa.concat_tables(pieces))
         finally:
             if writer is not None:
                 writer.close()
@@ -251,7 +261,7 @@ def _model_feature_names(model):
 
 
 def predict_to_parquet(model, source, dest, *, method="predict", columns=None, keep=None,
-                       overwrite=False, dtype="float32", block_rows=DEFAULT_BLOCK_ROWS,
+                       overwrite=False, dtype="float32", block_rows=PREDICT_BLOCK_ROWS,
                        check_finite=True, device=None, storage_options=None, verbose=False,
                        callback=None):
     """Write ``model.<method>`` of parquet rows to parquet, part by part, rows in input order.
@@ -276,8 +286,11 @@ def predict_to_parquet(model, source, dest, *, method="predict", columns=None, k
         Columns (ids) copied through, written first.
     overwrite : bool
         Replace an existing ``dest``; without it an existing ``dest`` is an error.
-    dtype, block_rows, check_finite, storage_options
-        As in :func:`outofcore.read_parquet`; at most ``block_rows`` rows are predicted at once.
+    dtype, check_finite, storage_options
+        As in :func:`outofcore.read_parquet`.
+    block_rows : int, default=262144
+        Most rows predicted at once. Each output row group holds the rows of one input row
+        group, whatever the slices.
     device : str or torch.device, optional
         Move a compiled model there first (``model.to(device)``).
     verbose : bool or "auto", default=False

@@ -163,9 +163,14 @@ class _RecordsBlocks:
         return X[:, 0] * 2
 
 
+def _row_groups(path):
+    meta = pq.ParquetFile(path).metadata
+    return [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
+
+
 def test_slices_reuse_one_block_buffer_per_thread(source, tmp_path):
     """One thread builds every block of a job in one buffer; shorter slices use its first rows
-    and still predict their own rows."""
+    and still predict their own rows. Output row groups mirror the input's."""
     folder, df = source
     model = _RecordsBlocks()
     with dask.config.set(scheduler="synchronous"):
@@ -175,6 +180,9 @@ def test_slices_reuse_one_block_buffer_per_thread(source, tmp_path):
     assert_array_equal(got["prediction"], df["f0"].to_numpy(np.float32) * 2)
     assert len(model.blocks) == 24  # row groups of 256 rows read in slices of 100, 100 and 56
     assert len({X.__array_interface__["data"][0] for X in model.blocks}) == 1
+    for part in ("part-0.parquet", "part-2.parquet", "part-3.parquet"):
+        # Each output row group holds one input row group's rows, whatever the slices.
+        assert _row_groups(tmp_path / "out" / part) == _row_groups(folder / part)
 
 
 @pytest.mark.parametrize("check_finite", [True, False])
