@@ -121,8 +121,12 @@ def _measure(runners, X, one, args):
     for fn in runners.values():  # warm-up (lazy builds, allocator, caches)
         fn(X[:1000])
         fn(one)
-    for _ in range(args.repeats):
-        for name, fn in runners.items():
+    names = list(runners)
+    for repeat in range(args.repeats):
+        # The order rotates: a runner right after another one pays for the caches and the
+        # still-spinning BLAS threads that one left behind (up to 3 ms on a 5 ms batch).
+        for name in names[repeat % len(names):] + names[:repeat % len(names)]:
+            fn = runners[name]
             batch[name].append(_time(fn, X, 1))
             row[name].append(_time(fn, one, args.row_calls))
     return ({k: statistics.median(v) for k, v in batch.items()},
