@@ -9,6 +9,7 @@ standardized float64 blocks already in memory (what learning costs with no I/O a
     python benchmarks/bench_fit.py --layout float64-file # the same rows as one float64 file
     python benchmarks/bench_fit.py --variants            # dtype, block size, scheduler, epochs
     python benchmarks/bench_fit.py --scaling 1 8 20      # peak RSS against rows (millions)
+    python benchmarks/bench_fit.py --scaling 100 --layout float64-file  # 100M rows, 16 GB file
     python benchmarks/bench_fit.py --csv 20              # CSV rows/s beside parquet (millions)
     python benchmarks/bench_fit.py --source ../other     # add outofcore from another checkout
 
@@ -311,12 +312,15 @@ def scaling(args):
     results = {}
     for millions in args.scaling:
         train, test = h.ensure_data(Path(args.data) / f"fit{millions}m", rows=millions * 10**6)
+        if args.layout == "float64-file":
+            train = h.ensure_single_float64(train)
         results[f"{millions}M rows"] = [h.run_child(_child_argv("outofcore", train, test))
                                         for _ in range(args.repeats)]
         print(f"# {millions}M: {results[f'{millions}M rows']}", flush=True)
     rows = h.summarize(results)
     first = f"{args.scaling[0]}M rows"
-    _print("outofcore peak RSS against rows (default block size, float32)", rows, first,
+    layout = "one float64 file" if args.layout == "float64-file" else "float32 parts"
+    _print(f"outofcore peak RSS against rows (default block size, {layout})", rows, first,
            FIT_COLUMNS)
     base = rows[first].get("peak_mb")
     for name, row in rows.items():
