@@ -127,7 +127,8 @@ ODD_ENSEMBLES = {
 @pytest.mark.parametrize("name", ODD_ENSEMBLES)
 @pytest.mark.parametrize("train_nan", [False, True])
 def test_few_rows_walk_like_the_block_kernel(name, train_nan, classification_data, rng):
-    """Up to four rows are walked a row at a time, four trees side by side: the same sums as the block kernel, bit for bit, rows with NaN included."""
+    """Up to four rows are walked a row at a time, four trees side by side: the same sums as the
+    block kernel, bit for bit, rows with NaN included."""
     X, y = _classification(classification_data, 3)
     X = X.copy()
     if train_nan:
