@@ -148,9 +148,25 @@ def _copy_rows(dest, arrays, start, stop):
             dest[lo - start:hi - start] = values[lo - first:hi - first]
 
 
+def _fill_rows(out, pieces, check_finite, lo, hi):
+    """Fill the C-ordered ``out`` a tile of rows at a time; ``lo``/``hi`` take column min/max."""
+    n, k = out.shape
+    scratch = np.empty((k, min(n, _TILE_ROWS)), dtype=out.dtype)
+    for start in range(0, n, _TILE_ROWS):
+        stop = min(start + _TILE_ROWS, n)
+        tile = scratch[:, :stop - start]
+        for j, arrays in enumerate(pieces):
+            _copy_rows(tile[j], arrays, start, stop)
+        out[start:stop] = tile.T
+        if check_finite:
+            # min and max propagate NaN and reach +-inf, checked while the tile is hot.
+            np.minimum(lo, tile.min(axis=1), out=lo)
+            np.maximum(hi, tile.max(axis=1), out=hi)
+
+
 def _matrix(table, names, dtype, check_finite, where, out=None):
     """The C-ordered ``dtype`` block of columns ``names`` of an arrow table (written into ``out``,
-    a C-ordered ``(rows, len(names))`` array of that dtype, when given).
+    a ``(rows, len(names))`` array of that dtype, when given).
 
     Built a tile of rows at a time: the columns' rows are copied into a small (features, rows)
     scratch that stays in cache, and its transpose is written into the block. That costs what
@@ -158,25 +174,25 @@ def _matrix(table, names, dtype, check_finite, where, out=None):
     float32: 80 MB less at the peak of every read); filling the C-ordered block column by column
     is twice as slow and ``np.column_stack`` three times. ``where(row)`` describes a row's
     location for error messages.
+
+    An ``out`` in column order (Fortran) is filled a column at a time: plain copies, half the
+    time of the C-ordered build (262k x 20 float32: 4.2 against 9.5 ms), for models that read
+    column-ordered blocks as fast (a compiled linear model's matrix-vector product).
     """
     n, k = table.num_rows, len(names)
     pieces = _column_pieces(table, names)
     lo = np.full(k, np.inf)
     hi = np.full(k, -np.inf)
     out = np.empty((n, k), dtype=dtype) if out is None else out
-    scratch = np.empty((k, min(n, _TILE_ROWS)), dtype=dtype)
     # Values beyond float32's range become inf, which check_finite reports with its location.
     with np.errstate(over="ignore"):
-        for start in range(0, n, _TILE_ROWS):
-            stop = min(start + _TILE_ROWS, n)
-            tile = scratch[:, :stop - start]
+        if k > 1 and out.flags.f_contiguous:
             for j, arrays in enumerate(pieces):
-                _copy_rows(tile[j], arrays, start, stop)
-            out[start:stop] = tile.T
-            if check_finite:
-                # min and max propagate NaN and reach +-inf, checked while the tile is hot.
-                np.minimum(lo, tile.min(axis=1), out=lo)
-                np.maximum(hi, tile.max(axis=1), out=hi)
+                _copy_rows(out[:, j], arrays, 0, n)
+                if check_finite and n:
+                    lo[j], hi[j] = out[:, j].min(), out[:, j].max()
+        else:
+            _fill_rows(out, pieces, check_finite, lo, hi)
     if check_finite and n:
         ok = np.isfinite(lo) & np.isfinite(hi)
         if not ok.all():

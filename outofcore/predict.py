@@ -90,28 +90,32 @@ class _Buffers:
     workers) it starts empty.
     """
 
-    def __init__(self, width, dtype):
-        self.width, self.dtype = width, dtype
+    def __init__(self, width, dtype, order="C"):
+        self.width, self.dtype, self.order = width, dtype, order
         self._free, self._lock = [], threading.Lock()
 
     def __getstate__(self):
-        return {"width": self.width, "dtype": self.dtype}
+        return {"width": self.width, "dtype": self.dtype, "order": self.order}
 
     def __setstate__(self, state):
-        self.__init__(state["width"], state["dtype"])
+        self.__init__(**state)
 
     @contextmanager
     def block(self, rows):
-        """A C-ordered ``(rows, width)`` array, yours until the ``with`` ends."""
+        """A contiguous ``(rows, width)`` array in the pool's order, yours until the ``with`` ends.
+
+        Buffers are kept flat, so a shorter slice gets a contiguous block of its own shape (in
+        column order the first rows of a longer block would not be one)."""
+        size = rows * self.width
         with self._lock:
-            buf = self._free.pop() if self._free else None
-        if buf is None or len(buf) < rows:  # a buffer too small for this slice is dropped
-            buf = np.empty((rows, self.width), dtype=self.dtype)
+            flat = self._free.pop() if self._free else None
+        if flat is None or len(flat) < size:  # a buffer too small for this slice is dropped
+            flat = np.empty(size, dtype=self.dtype)
         try:
-            yield buf[:rows]
+            yield flat[:size].reshape((rows, self.width), order=self.order)
         finally:
             with self._lock:
-                self._free.append(buf)
+                self._free.append(flat)
 
 
 def _output_names(model, job, width):
@@ -372,7 +376,10 @@ def predict_to_parquet(model, source, dest, *, method="predict", columns=None, k
                 dest_fs.makedirs(posixpath.dirname(out), exist_ok=True)
         # The model is put in the graph once under a fixed name: hashing a large model is slow.
         model_task = dask.delayed(model, name=f"model-{secrets.token_hex(8)}", traverse=False)
-        buffers = dask.delayed(_Buffers(len(features), dtype), name=f"buffers-{job.token}",
+        # Compiled models that read column-ordered blocks as they are get them: no transpose.
+        takes_columns = getattr(model, "_takes_columns", None)
+        order = "F" if takes_columns is not None and takes_columns(method) else "C"
+        buffers = dask.delayed(_Buffers(len(features), dtype, order), name=f"buffers-{job.token}",
                                traverse=False)
         keys = [f"predict-part-{i}-{secrets.token_hex(4)}" for i in range(len(files))]
         tasks = [dask.delayed(guarded(_part_outcome), pure=False)(model_task, job, p, d, out,

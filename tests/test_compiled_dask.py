@@ -102,6 +102,21 @@ def test_predict_to_parquet_with_compiled_model(method, classification_data, tmp
         assert_values_close(out[[f"proba_{c}" for c in "abc"]].to_numpy(), model.predict_proba(df))
 
 
+def test_predict_to_parquet_names_a_nan_in_a_column_ordered_block(classification_data, tmp_path):
+    """A compiled linear model gets column-ordered blocks; a NaN is still named by file, row
+    group, row and column, and nothing is written."""
+    X, y = classification_data
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(df, y)
+    df.loc[1234, "f3"] = np.nan
+    df.to_parquet(tmp_path / "src.parquet", row_group_size=1000)
+    with pytest.raises(ValueError, match=r"column 'f3' holds nan at row 1234 of .*src.parquet "
+                                         r"\(row group 1\)"):
+        ooc.predict_to_parquet(ooc.compile_pipeline(model), tmp_path / "src.parquet",
+                               tmp_path / "pred.parquet")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src.parquet"]
+
+
 def test_pickled_for_distributed_workers(classification_data):
     """A compiled model survives the pickling dask.distributed uses to ship tasks, rebuilt from its
     arrays (not from pickled torch modules), with identical outputs."""

@@ -190,3 +190,26 @@ def test_mlp_keeps_cache_sized_chunks(classification_data):
     with pytest.warns(ConvergenceWarning):
         model.fit(X, y)
     assert ooc.compile_pipeline(model)._rows_per_chunk(10**6, "predict") < 10**5
+
+
+def test_column_ordered_input_is_used_as_it_is_where_the_head_reads_columns(classification_data):
+    """A linear head's predict and decision_function read a column-ordered (Fortran) block
+    without copying it; other methods and heads copy it to rows first. Outputs are the same."""
+    X, y = classification_data
+    XF = np.asfortranarray(X)
+    linear = ooc.compile_pipeline(make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y))
+    for method in ("predict", "decision_function"):
+        assert linear._takes_columns(method)
+        assert np.shares_memory(linear._tensor(XF, method).numpy(), XF)
+    assert not linear._takes_columns("predict_proba")
+    assert not np.shares_memory(linear._tensor(XF, "predict_proba").numpy(), XF)
+    np.testing.assert_array_equal(linear.predict(XF), linear.predict(X))
+    np.testing.assert_allclose(linear.decision_function(XF), linear.decision_function(X),
+                               rtol=1e-5, atol=1e-6)
+    kmeans = ooc.compile_pipeline(MiniBatchKMeans(n_clusters=3, n_init=1, random_state=0).fit(X))
+    unfused = ooc.compile_pipeline(make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y),
+                                   fuse=False)
+    assert not kmeans._takes_columns("predict")
+    np.testing.assert_array_equal(kmeans.predict(XF), kmeans.predict(X))
+    assert unfused.graph.steps and not unfused._takes_columns("predict")
+    np.testing.assert_array_equal(unfused.predict(XF), linear.predict(X))

