@@ -165,8 +165,8 @@ def _fill_rows(out, pieces, check_finite, lo, hi):
 
 
 def _matrix(table, names, dtype, check_finite, where, out=None):
-    """The C-ordered ``dtype`` block of columns ``names`` of an arrow table (written into ``out``,
-    a ``(rows, len(names))`` array of that dtype, when given).
+    """The ``dtype`` block of columns ``names`` of an arrow table: C-ordered, or written into
+    ``out`` (a ``(rows, len(names))`` array of that dtype, C- or column-ordered) when given.
 
     Built a tile of rows at a time: the columns' rows are copied into a small (features, rows)
     scratch that stays in cache, and its transpose is written into the block. That costs what
