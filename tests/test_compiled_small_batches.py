@@ -52,6 +52,14 @@ def _numpy_path(compiled, name):
     assert compiled._numpy_predict is not None
 
 
+def _both_paths(compiled, X, rows):
+    """(part, NumPy-twin predict, tensor-program predict) for ``X`` in parts of ``rows`` rows;
+    torch input takes the tensor program."""
+    for start in range(0, len(X), rows):
+        part = X[start:start + rows]
+        yield part, compiled.predict(part), compiled.predict(torch.from_numpy(part)).numpy()
+
+
 @pytest.mark.parametrize("rows", [1, 5, 16])
 @pytest.mark.parametrize("name", CLASSIFIERS)
 def test_few_rows_give_the_labels_of_the_tensor_program(name, rows, classification_data):
@@ -62,10 +70,7 @@ def test_few_rows_give_the_labels_of_the_tensor_program(name, rows, classificati
     model = _fit(CLASSIFIERS[name], X, y)
     compiled = ooc.compile_pipeline(model)
     _numpy_path(compiled, name)
-    for start in range(0, 200, rows):
-        part = X[start:start + rows]
-        labels = compiled.predict(part)
-        tensor = compiled.predict(torch.from_numpy(part)).numpy()  # torch input: tensor program
+    for part, labels, tensor in _both_paths(compiled, X[:200], rows):
         assert labels.dtype == tensor.dtype and labels.shape == (len(part),)
         np.testing.assert_array_equal(labels, tensor)
         assert_labels_match(labels, model.predict(part))
@@ -79,10 +84,7 @@ def test_few_rows_give_the_values_of_the_tensor_program(name, rows, regression_d
     model = _fit(REGRESSORS[name], X, y)
     compiled = ooc.compile_pipeline(model)
     _numpy_path(compiled, name)
-    for start in range(0, 64, rows):
-        part = X[start:start + rows]
-        values = compiled.predict(part)
-        tensor = compiled.predict(torch.from_numpy(part)).numpy()
+    for part, values, tensor in _both_paths(compiled, X[:64], rows):
         assert values.dtype == tensor.dtype and values.shape == tensor.shape
         np.testing.assert_allclose(values, tensor, rtol=1e-5, atol=1e-5)
         assert_values_close(values, model.predict(part))

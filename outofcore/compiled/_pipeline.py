@@ -258,7 +258,7 @@ class CompiledPipeline:
         its blocks in that order, which costs half the time."""
         return self._on_cpu and not self.graph.steps and self._head.takes_columns(method)
 
-    def _tensor(self, X, method=None):
+    def _tensor(self, X, method):
         """X as a 2-D tensor of the compute dtype on the model's device, checked against the fit."""
         if self._on_cpu and self._is_plain(X) and (
                 X.flags.c_contiguous or (X.flags.f_contiguous and self._takes_columns(method))):
