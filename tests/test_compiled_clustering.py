@@ -13,16 +13,20 @@ from outofcore.compiled._testing import assert_labels_match, assert_values_close
 
 @pytest.mark.parametrize("cls", [KMeans, MiniBatchKMeans])
 @pytest.mark.parametrize("n_clusters", [1, 5])
-@pytest.mark.parametrize("native", [True, False], ids=["numba", "tensor"])
-def test_kmeans_parity(cls, n_clusters, native, classification_data):
+@pytest.mark.parametrize("path", ["ir", "numba", "tensor"])
+def test_kmeans_parity(cls, n_clusters, path, classification_data):
     """predict labels, transform distances and score (-inertia) match on off-centre data, with
-    the numba arg-min of CPU batches and with the tensor program used without numba or on GPU."""
+    the IR kernel of CPU batches, the numba arg-min used without it, and the tensor program used
+    without either or on GPU."""
     X, _ = classification_data
     model = cls(n_clusters=n_clusters, n_init=1, random_state=0).fit(X[:1500])
     compiled = ooc.compile_pipeline(model)
-    if native and not compiled._head.native:
-        pytest.skip("numba cannot run in this process")
-    compiled._head.native = native
+    head = compiled._head
+    if (path == "ir" and head.nearest is None) or (path == "numba" and not head.native):
+        pytest.skip(f"the {path} kernel cannot run in this process")
+    if path != "ir":
+        head.nearest = None
+    head.native = path == "numba"
     assert_labels_match(compiled.predict(X[1500:]), model.predict(X[1500:]))
     assert_labels_match(compiled.predict(X[1500:1510]), model.predict(X[1500:1510]))  # few-row path
     assert_values_close(compiled.transform(X[1500:]), model.transform(X[1500:]))

@@ -97,7 +97,9 @@ _SERVE = textwrap.dedent("""
     for path in model_paths:
         model = outofcore.load_compiled(path)
         result[path] = {"predict": model.predict(X).tolist(),
-                        "predict_proba": model.predict_proba(X).tolist()}
+                        "ir_kernel": getattr(model._head, "nearest", None) is not None}
+        if hasattr(model, "predict_proba"):
+            result[path]["predict_proba"] = model.predict_proba(X).tolist()
     result["modules"] = sorted(m for m in sys.modules if m.split(".")[0] in ("sklearn", "dask"))
     with open(out_path, "w") as f:
         json.dump(result, f)
@@ -106,9 +108,10 @@ _SERVE = textwrap.dedent("""
 
 def test_serving_without_sklearn_dask_or_pickle(models, classification_data, tmp_path):
     """In a process where sklearn and dask cannot be imported and pickle raises, saved models (a
-    string-label pipeline and a forest) load and predict what sklearn predicts."""
+    string-label pipeline, tree ensembles, and k-means through its CPU kernel) load and predict
+    what sklearn predicts."""
     X, _ = classification_data
-    names = ["logistic-strings", "forest", "hgb"]
+    names = ["logistic-strings", "forest", "hgb", "kmeans"]
     paths = [str(tmp_path / f"{name}.safetensors") for name in names]
     for name, path in zip(names, paths):
         ooc.compile_pipeline(models[name]).save(path)
@@ -121,6 +124,12 @@ def test_serving_without_sklearn_dask_or_pickle(models, classification_data, tmp
     assert result.pop("modules") == []
     for name, path in zip(names, paths):
         assert_labels_match(np.asarray(result[path]["predict"]), models[name].predict(X[:300]))
+        if name == "kmeans":
+            from outofcore.compiled import _nearest
+
+            # The kernel serves here as wherever llvmlite can build it.
+            assert result[path]["ir_kernel"] == (_nearest.labeller(4, np.float32) is not None)
+            continue
         assert_values_close(np.asarray(result[path]["predict_proba"]),
                             models[name].predict_proba(X[:300]))
 

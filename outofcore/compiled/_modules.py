@@ -315,7 +315,15 @@ class KMeans(Head):
         self.k = k
         from ._tree_modules import native_available
 
-        # On CPU a numba arg-min beats the matrix product (see _native.kmeans_labels).
+        # On CPU the IR kernel of _nearest (all scores of a row in vector registers) is fastest;
+        # the numba tile arg-min next (see _native.kmeans_labels); then the matrix product.
+        self.nearest = None
+        if torch.device(device).type == "cpu":
+            from . import _nearest
+
+            self.nearest = _nearest.labeller(k, self.w.numpy().dtype)
+            if self.nearest is not None:
+                self._padded = _nearest.prepare(self.w.numpy(), self.b_row.numpy(), self.w.numpy().dtype)
         self.native = native_available()
         if self.native:
             from ._native import kmeans_labels
@@ -326,14 +334,29 @@ class KMeans(Head):
                              persistent=False)
 
     def streams(self, method):
-        # The numba arg-min holds a tile of rows at a time; the tensor program's scores do not.
-        return method == "predict" and self.native and self.w.device.type == "cpu"
+        # The CPU kernels hold a row or a tile of rows at a time; the tensor program's scores do
+        # not.
+        return (method == "predict" and self.w.device.type == "cpu"
+                and (self.nearest is not None or self.native))
+
+    def method(self, name, export=False):
+        # An exported graph holds tensor operations only, not the CPU kernels.
+        return self._tensor_predict if export and name == "predict" else super().method(name)
 
     def m_predict(self, x):
+        if x.device.type == "cpu" and not torch.jit.is_scripting():
+            if self.nearest is not None:
+                out = np.empty(x.shape[0], np.int32)
+                self.nearest(np.ascontiguousarray(x.numpy()), *self._padded, out,
+                             torch.get_num_threads())
+                return torch.from_numpy(out)
+            if self.native and x.shape[0] > 64:
+                return self._native_labels(x, self.w.numpy(), self.b_row.numpy())
+        return self._tensor_predict(x)
+
+    def _tensor_predict(self, x):
         if x.shape[0] <= 64:  # a few rows: fewer kernel launches beat vectorisation
             return torch.addmm(self.b_row, x, self.w_t).argmin(dim=1).int()
-        if x.device.type == "cpu" and self.native and not torch.jit.is_scripting():
-            return self._native_labels(x, self.w.numpy(), self.b_row.numpy())
         scores = torch.addmm(self.b, self.w, x.T)
         hit = (scores == scores.amin(dim=0)).to(torch.int32).mul_(self.rank)
         # A NaN row matches no centre; it gets the last label instead of an out-of-range one.
