@@ -23,6 +23,9 @@ CLASSIFIERS = {
     "logistic-3-classes": lambda: make_pipeline(StandardScaler(), LogisticRegression()),
     "mlp-relu-3-classes": lambda: make_pipeline(
         StandardScaler(), MLPClassifier(hidden_layer_sizes=(16, 8), max_iter=50, random_state=0)),
+    "mlp-logistic-3-classes": lambda: make_pipeline(
+        StandardScaler(), MLPClassifier(hidden_layer_sizes=(8,), activation="logistic",
+                                        max_iter=50, random_state=0)),
     "mlp-tanh-binary": lambda: make_pipeline(
         StandardScaler(), MLPClassifier(hidden_layer_sizes=(8,), activation="tanh", max_iter=50,
                                         random_state=0)),
@@ -38,6 +41,9 @@ REGRESSORS = {
     "hist-boosting": lambda: HistGradientBoostingRegressor(max_iter=10, random_state=0),
 }
 TREES = {"forest", "boosting-binary", "hist-boosting"}
+# Twins that are numba kernels: trees, and MLPs with a logistic activation (NumPy's exp would
+# warn on overflow where torch's does not, so there is no NumPy twin for them).
+NUMBA_ONLY = TREES | {"mlp-logistic-3-classes"}
 
 
 def _fit(make, X, y):
@@ -47,8 +53,8 @@ def _fit(make, X, y):
 
 
 def _numpy_path(compiled, name):
-    if name in TREES and not NUMBA:
-        pytest.skip("the NumPy twin of trees is the numba strategy; numba cannot run here")
+    if name in NUMBA_ONLY and not NUMBA:
+        pytest.skip("this model's twin is a numba kernel; numba cannot run here")
     assert compiled._numpy_predict is not None
 
 
@@ -103,12 +109,33 @@ def test_few_rows_of_kmeans_give_its_clusters(classification_data):
         np.testing.assert_array_equal(labels, model.predict(part))
 
 
-def test_no_twin_where_numpy_would_differ(classification_data):
-    """A logistic MLP, float64 input to a float32 model and 17 rows all take the tensor program."""
-    X, y = classification_data
-    model = _fit(lambda: make_pipeline(StandardScaler(), MLPClassifier(
-        hidden_layer_sizes=(8,), activation="logistic", max_iter=50, random_state=0)), X, y)
+@pytest.mark.parametrize("name", ["mlp-relu-3-classes", "mlp-tanh-binary", "mlp-identity"])
+def test_mlp_numpy_twin_without_numba(name, monkeypatch, classification_data, regression_data):
+    """Without numba an MLP's twin is NumPy's products, with the labels and values of the tensor
+    program."""
+    import outofcore.compiled._tree_modules as tree_modules
+
+    X, y = regression_data if name in REGRESSORS else classification_data
+    if name.endswith("binary"):
+        y = (y == 0).astype(np.int64)
+    model = _fit({**CLASSIFIERS, **REGRESSORS}[name], X, y)
+    monkeypatch.setattr(tree_modules, "native_available", lambda: False)
     compiled = ooc.compile_pipeline(model)
+    assert compiled._numpy_predict is not None
+    for part, ours, tensor in _both_paths(compiled, X[:48], 16):
+        np.testing.assert_allclose(ours, tensor, rtol=1e-5, atol=1e-5)
+
+
+def test_no_twin_where_numpy_would_differ(classification_data, monkeypatch):
+    """Without numba a logistic MLP has no twin (NumPy's exp warns on overflow where torch's does
+    not); float64 input to a float32 model and 17 rows take the tensor program."""
+    import outofcore.compiled._tree_modules as tree_modules
+
+    X, y = classification_data
+    model = _fit(CLASSIFIERS["mlp-logistic-3-classes"], X, y)
+    monkeypatch.setattr(tree_modules, "native_available", lambda: False)
+    compiled = ooc.compile_pipeline(model)
+    monkeypatch.undo()
     assert compiled._numpy_predict is None
     assert_labels_match(compiled.predict(X[:3]), model.predict(X[:3]))
     linear = ooc.compile_pipeline(_fit(CLASSIFIERS["logistic-3-classes"], X, y))

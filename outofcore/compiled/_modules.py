@@ -143,6 +143,11 @@ _PROBA_LINKS = {
 class Head(_Module):
     """Base of the final-estimator modules: ``method(name)`` returns the function for a method."""
 
+    # Bytes of intermediates per chunk of rows on the CPU: sized to the caches, so a step's
+    # output is still cached when the next step reads it. (k-means distances, 1M x 20 rows and
+    # 16 centres: 213 ms in 4 MiB chunks, 835-859 ms in 8-32 MiB.)
+    cpu_chunk_bytes = 4 << 20
+
     def method(self, name, export=False):
         """The function for sklearn method ``name``; ``export`` asks for pure tensor code."""
         return getattr(self, f"m_{name}")
@@ -245,6 +250,12 @@ class GaussianNB(Head):
 class MLP(Head):
     """Multi-layer perceptron: dense layers with the fitted activation, then the output function."""
 
+    # Larger than the default: the layers' matrix products run faster on more rows a call, more
+    # than the outputs lose by leaving L2. 1M x 20 rows, 2 threads, 4 / 8 / 16 / 32 MiB chunks:
+    # Scaler+MLP(64,32) 129 / 93 / 83 / 103 ms, MLP(256,128) 718 / 565 / 563 / 614 ms, tanh
+    # MLP(64,32) 245 / 210 / 198 / 198 ms, Scaler+PCA+MLP(64) 55 / 45 / 34 / 37 ms.
+    cpu_chunk_bytes = 16 << 20
+
     def __init__(self, node, dtype, device):
         super().__init__(node, dtype, device)
         a = node.attrs
@@ -277,8 +288,18 @@ class MLP(Head):
         return _two_columns(torch.sigmoid(z[:, 0])) if self.binary else torch.softmax(z, dim=1)
 
     def numpy_predict(self):
+        if self.layers[0][0].device.type != "cpu":
+            return None
+        from ._tree_modules import native_available
+
+        if native_available():  # one compiled loop over the layers: a fifth of NumPy's dispatch
+            from ._native import dense_rows
+
+            weights = tuple(w.numpy() for w, _ in self.layers)
+            biases = tuple(b.numpy() for _, b in self.layers)
+            return lambda x: self._decide(dense_rows(x, weights, biases, self.activation))
         act = _NUMPY_ACTIVATIONS.get(self.activation)
-        if act is None or self.layers[0][0].device.type != "cpu":
+        if act is None:
             return None  # (logistic: NumPy's exp would warn on overflow where torch's does not)
         *hidden, (w, b) = [(wi.numpy(), bi.numpy()) for wi, bi in self.layers]
 

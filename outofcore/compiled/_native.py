@@ -17,6 +17,7 @@ NaN routing is a kernel argument: 0 sends NaN right (plain ``x <= t``), 1 sends 
 (``not x > t``), 2 reads the per-node ``missing_left`` flag.
 """
 
+import math
 import threading
 
 import numpy as np
@@ -186,6 +187,62 @@ def _kmeans_kernel(x, w, b, out, block):
     return out
 
 
+# Hidden-layer activations of ``_dense_rows_kernel``, by code.
+DENSE_ACTIVATIONS = {"identity": 0, "relu": 1, "tanh": 2, "logistic": 3}
+
+
+def _dense_rows_kernel(x, weights, biases, activation, out):
+    # An MLP's layers for a few rows, one row at a time: each layer's output vector stays in L1
+    # and the loop over a weight row is vectorised. ``out`` gets the last layer's logits.
+    n = x.shape[0]
+    width = x.shape[1]
+    for w in weights:
+        width = max(width, w.shape[1])
+    a = np.empty(width, x.dtype)
+    h = np.empty(width, x.dtype)
+    last = len(weights) - 1
+    for r in range(n):
+        m = x.shape[1]
+        for i in range(m):
+            a[i] = x[r, i]
+        for layer in range(last + 1):
+            w = weights[layer]
+            b = biases[layer]
+            k = w.shape[1]
+            for j in range(k):
+                h[j] = b[j]
+            for i in range(m):
+                ai = a[i]
+                for j in range(k):
+                    h[j] += ai * w[i, j]
+            if layer == last:
+                for j in range(k):
+                    out[r, j] = h[j]
+            elif activation == 1:
+                for j in range(k):
+                    a[j] = max(h[j], 0)
+            elif activation == 2:
+                for j in range(k):
+                    a[j] = math.tanh(h[j])
+            elif activation == 3:
+                for j in range(k):
+                    a[j] = 1 / (1 + math.exp(-h[j]))
+            else:
+                for j in range(k):
+                    a[j] = h[j]
+            m = k
+    return out
+
+
+def dense_rows(x, weights, biases, activation):
+    """Logits of an MLP for the rows of the NumPy array ``x`` (a few rows: one thread, no torch).
+
+    Scaler+MLP(64,32), one row: 1.7 us in the kernel against 8.1 us for NumPy's products.
+    """
+    out = np.empty((x.shape[0], weights[-1].shape[1]), x.dtype)
+    return _KERNELS["dense_rows", False](x, weights, biases, DENSE_ACTIVATIONS[activation], out)
+
+
 if AVAILABLE:
     # Decorating is cheap: numba compiles on the first call for the dtypes it is given. No disk
     # cache: numba reads its cache index with pickle, which a serving process may forbid. Leaf
@@ -199,6 +256,7 @@ if AVAILABLE:
         for parallel in (True, False)
     }
     _KERNELS["perfect_rows", False] = numba.njit(nogil=True)(_perfect_rows_kernel)
+    _KERNELS["dense_rows", False] = numba.njit(nogil=True)(_dense_rows_kernel)
 
 # Rows up to which perfect trees are walked a row at a time (4 rows: 9 us against 13 us for the
 # block kernel; about even at 8).

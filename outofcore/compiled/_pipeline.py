@@ -21,7 +21,8 @@ _ALL_METHODS = ("predict", "predict_proba", "decision_function", "transform", "s
 # layer's output is still cached when the next layer reads it (an MLP ran 1.3x faster than with
 # 64 MiB chunks); on GPUs, large launches. Heads that read each row once (``Head.streams``) take
 # chunks up to the memory budget on the CPU too.
-_CHUNK_BYTES = {"cpu": 4 << 20, "cuda": 2 << 30}
+# Intermediates per chunk on GPUs; on the CPU each head says (``Head.cpu_chunk_bytes``).
+_CHUNK_BYTES = {"cuda": 2 << 30}
 _STREAM_BYTES = 256 << 20
 # Rows up to which ``predict`` on the CPU runs the head's NumPy twin, when it has one: below it
 # torch's per-operation dispatch outweighs its faster kernels.
@@ -215,7 +216,8 @@ class CompiledPipeline:
         per_row = self._fixed_bytes
         if isinstance(self._head, TreeEnsemble):
             per_row += self._head.chunk_bytes(n)
-        budget = _CHUNK_BYTES.get(self.device.type, _CHUNK_BYTES["cuda"])
+        budget = (self._head.cpu_chunk_bytes if self._on_cpu
+                  else _CHUNK_BYTES.get(self.device.type, _CHUNK_BYTES["cuda"]))
         if not self.graph.steps and self._head.streams(method):
             budget = max(budget, _STREAM_BYTES)
         return max(1024, budget // per_row)
