@@ -10,6 +10,7 @@ Usage::
     python benchmarks/bench_compile.py                       # CPU, 2 threads, 1M rows
     python benchmarks/bench_compile.py --device cuda         # ours on the GPU, sklearn on the CPU
     python benchmarks/bench_compile.py --rows 100000 --models linear mlp
+    python benchmarks/bench_compile.py --models kmeans4 kmeans kmeans64 kmeans128 kmeans256
     python benchmarks/bench_compile.py --models forest --tree-strategy perfect   # a tensor strategy
     python benchmarks/bench_compile.py --models extratrees gb hgb tree --repeats 3  # other trees
 """
@@ -46,7 +47,7 @@ def _models(n_features, rng):
 
     X = (rng.normal(size=(50_000, n_features)) * rng.uniform(0.5, 5, n_features)).astype(np.float32)
     y = (X[:, 0] + 0.5 * X[:, 1] * X[:, 2] + rng.normal(size=len(X)) > 0).astype(np.int64)
-    return {
+    models = {
         "linear": ("StandardScaler+SGD", lambda: make_pipeline(
             StandardScaler(), SGDClassifier(random_state=0)).fit(X, y)),
         "mlp": ("StandardScaler+MLP(64,32)", lambda: make_pipeline(
@@ -66,6 +67,11 @@ def _models(n_features, rng):
         "tree": ("DecisionTree depth 12", lambda: DecisionTreeClassifier(
             max_depth=12, random_state=0).fit(X[:20_000], y[:20_000])),
     }
+    # k-means with other numbers of centres (not in the default run): kmeans4 ... kmeans256.
+    for k in (4, 64, 128, 256):
+        models[f"kmeans{k}"] = (f"MiniBatchKMeans({k})", lambda k=k: MiniBatchKMeans(
+            n_clusters=k, n_init=1, random_state=0).fit(X))
+    return models
 
 
 def _hummingbird(model, device):
