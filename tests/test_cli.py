@@ -327,3 +327,30 @@ def test_fit_on_a_scheduler_address_equals_the_local_fit(workdir, tmp_path):
     remote = load_model(tmp_path / "remote.skops")
     local = load_model(tmp_path / "local.skops")
     np.testing.assert_array_equal(remote[-1].estimator_.coef_, local[-1].estimator_.coef_)
+
+
+@pytest.mark.parametrize("preset", [None, "system"])
+def test_the_command_chooses_jemalloc_unless_the_user_did(preset):
+    """The console script runs ``run``, which picks arrow's jemalloc pool before pyarrow loads
+    (it keeps freed buffers for reuse); an ARROW_DEFAULT_MEMORY_POOL of the user's wins."""
+    import importlib.metadata
+
+    import pyarrow as pa
+
+    script = [e for e in importlib.metadata.entry_points(group="console_scripts")
+              if e.name == "outofcore"]
+    assert [e.value for e in script] == ["outofcore.cli:run"]
+    if sys.platform not in ("linux", "darwin"):
+        pytest.skip("the command leaves arrow's pool alone on this platform")
+    try:
+        pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        pytest.skip("this pyarrow build has no jemalloc")
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    if preset is not None:
+        env["ARROW_DEFAULT_MEMORY_POOL"] = preset
+    code = ("from outofcore import cli; cli._prefer_jemalloc(); import pyarrow as pa; "
+            "print(pa.default_memory_pool().backend_name)")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                            timeout=60, check=True)
+    assert result.stdout.strip() == (preset or "jemalloc")
