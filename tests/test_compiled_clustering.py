@@ -1,5 +1,6 @@
 """Compiled k-means, PCA and IncrementalPCA agree with scikit-learn."""
 
+import numpy as np
 import pytest
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.decomposition import PCA, IncrementalPCA
@@ -79,3 +80,28 @@ def test_kmeans_on_gpu(classification_data):
     compiled = ooc.compile_pipeline(model, device="cuda")
     assert_labels_match(compiled.predict(X), model.predict(X))
     assert_values_close(compiled.transform(X), model.transform(X))
+
+
+@pytest.mark.parametrize("path", ["ir", "numba", "tensor"])
+@pytest.mark.parametrize("rows", [1, 5, 16, 17, 64, 65, 1000])
+def test_a_nan_row_gets_the_last_label_at_every_batch_size(path, rows, classification_data):
+    """A row with a NaN feature matches no centre: the last label, whatever the batch size (the
+    NumPy twin of a few rows, the few-row and large tensor programs, the CPU kernels), with NumPy
+    and torch input; the other rows keep their clusters."""
+    import torch
+
+    X, _ = classification_data
+    model = MiniBatchKMeans(n_clusters=5, n_init=1, random_state=0).fit(X)
+    compiled = ooc.compile_pipeline(model)
+    head = compiled._head
+    if (path == "ir" and head.nearest is None) or (path == "numba" and not head.native):
+        pytest.skip(f"the {path} kernel cannot run in this process")
+    if path != "ir":
+        head.nearest = None
+    head.native = path == "numba"
+    part = X[:rows].copy()
+    part[rows // 2, 1] = np.nan
+    expected = model.predict(np.nan_to_num(part))
+    expected[rows // 2] = 4
+    for data in (part, torch.from_numpy(part)):
+        np.testing.assert_array_equal(np.asarray(compiled.predict(data)), expected)

@@ -377,7 +377,10 @@ class KMeans(Head):
 
     def _tensor_predict(self, x):
         if x.shape[0] <= 64:  # a few rows: fewer kernel launches beat vectorisation
-            return torch.addmm(self.b_row, x, self.w_t).argmin(dim=1).int()
+            scores = torch.addmm(self.b_row, x, self.w_t)
+            labels = scores.argmin(dim=1).int()
+            # As below: a row with a NaN score (amin propagates it) gets the last label.
+            return torch.where(scores.amin(dim=1) < float("inf"), labels, self.k - 1)
         scores = torch.addmm(self.b, self.w, x.T)
         hit = (scores == scores.amin(dim=0)).to(torch.int32).mul_(self.rank)
         # A NaN row matches no centre; it gets the last label instead of an out-of-range one.
@@ -387,8 +390,20 @@ class KMeans(Head):
     def numpy_predict(self):
         if self.w_t.device.type != "cpu":
             return None
-        w_t, b_row = self.w_t.numpy(), self.b_row.numpy()
-        return lambda x: (x @ w_t + b_row).argmin(axis=1).astype(np.int32)
+        w_t, b_row, last = self.w_t.numpy(), self.b_row.numpy(), self.k - 1
+
+        def predict(x):
+            scores = x @ w_t
+            scores += b_row
+            if np.isfinite(scores).all():
+                return scores.argmin(axis=1).astype(np.int32)
+            # The CPU kernels' rule: NaN scores never win; no score below +inf, the last label.
+            scores[np.isnan(scores)] = np.inf
+            labels = scores.argmin(axis=1).astype(np.int32)
+            labels[~(scores.min(axis=1) < np.inf)] = last
+            return labels
+
+        return predict
 
     def m_transform(self, x):
         return _sq_distances(x, self.centers).sqrt_()
