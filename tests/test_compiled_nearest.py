@@ -89,6 +89,10 @@ def test_wrong_arrays_are_refused_before_the_kernel_runs():
         run(np.asfortranarray(np.zeros((5, 3), np.float32)), w_t, bias, np.empty(5, np.int32), 1)
     with pytest.raises(ValueError, match="wrong shape"):
         run(x.astype(np.float64), w_t, bias, np.empty(5, np.int32), 1)
+    no_features = _nearest.prepare(np.zeros((4, 0), np.float32), np.zeros(4, np.float32),
+                                   np.float32)
+    with pytest.raises(ValueError, match="wrong shape"):
+        run(np.zeros((5, 0), np.float32), *no_features, np.empty(5, np.int32), 1)
 
 
 def test_compiled_kmeans_uses_the_kernel_on_cpu_and_matches_its_other_paths(rng):

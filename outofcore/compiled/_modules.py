@@ -342,9 +342,10 @@ class KMeans(Head):
         if torch.device(device).type == "cpu":
             from . import _nearest
 
-            self.nearest = _nearest.labeller(k, self.w.numpy().dtype)
+            w, b = self.w.numpy(), self.b_row.numpy()
+            self.nearest = _nearest.labeller(k, w.dtype)
             if self.nearest is not None:
-                self._padded = _nearest.prepare(self.w.numpy(), self.b_row.numpy(), self.w.numpy().dtype)
+                self._padded = _nearest.prepare(w, b, w.dtype)
         self.native = native_available()
         if self.native:
             from ._native import kmeans_labels

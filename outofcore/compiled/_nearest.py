@@ -116,7 +116,8 @@ def kernel_ir(name, k, dtype, rows):
             lines += splat(f"%{tag}.mv{r}", f"%{tag}.min{r}")
             lines += [f"  %{tag}.eq{r} = fcmp oeq {v} %{tag}.s{r}, %{tag}.mv{r}",
                       f"  %{tag}.bits{r} = bitcast {mask} %{tag}.eq{r} to i{kp}",
-                      f"  %{tag}.first{r} = call i{kp} @llvm.cttz.i{kp}(i{kp} %{tag}.bits{r}, i1 0)",
+                      f"  %{tag}.first{r} = call i{kp} @llvm.cttz.i{kp}"
+                      f"(i{kp} %{tag}.bits{r}, i1 0)",
                       f"  %{tag}.lab{r} = {widen} i{kp} %{tag}.first{r} to i32"
                       if kp != 32 else f"  %{tag}.lab{r} = add i32 %{tag}.first{r}, 0",
                       f"  %{tag}.ok{r} = fcmp olt {t} %{tag}.min{r}, {inf}",
@@ -202,8 +203,9 @@ def labeller(k, dtype):
 
     def run(x, w_t, b, out, threads):
         n, d = x.shape
-        # The kernel trusts these: anything else would read or write out of bounds.
-        if not (x.flags.c_contiguous and x.dtype == dtype and w_t.shape == (d, padded(k))
+        # The kernel trusts these: anything else would read or write out of bounds (its loop
+        # over features runs at least once, hence d >= 1).
+        if not (d >= 1 and x.flags.c_contiguous and x.dtype == dtype and w_t.shape == (d, padded(k))
                 and w_t.flags.c_contiguous and w_t.dtype == dtype and b.shape == (padded(k),)
                 and b.dtype == dtype and out.shape == (n,) and out.dtype == np.int32
                 and out.flags.c_contiguous):

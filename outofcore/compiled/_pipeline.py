@@ -17,11 +17,10 @@ from ._tree_modules import STRATEGIES, TreeEnsemble
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _HEADS = {"linear_model": m.LinearModel, "gaussian_nb": m.GaussianNB, "mlp": m.MLP, "kmeans": m.KMeans}
 _ALL_METHODS = ("predict", "predict_proba", "decision_function", "transform", "score")
-# Intermediate memory allowed per chunk of rows: on CPU about the L2 caches of two cores, so a
-# layer's output is still cached when the next layer reads it (an MLP ran 1.3x faster than with
-# 64 MiB chunks); on GPUs, large launches. Heads that read each row once (``Head.streams``) take
-# chunks up to the memory budget on the CPU too.
-# Intermediates per chunk on GPUs; on the CPU each head says (``Head.cpu_chunk_bytes``).
+# Intermediate memory allowed per chunk of rows on GPUs: large launches. On the CPU each head says
+# (``Head.cpu_chunk_bytes``: sized to the caches, so a step's output is still cached when the next
+# reads it). Heads that read each row once (``Head.streams``) take chunks up to the memory budget
+# on the CPU too.
 _CHUNK_BYTES = {"cuda": 2 << 30}
 _STREAM_BYTES = 256 << 20
 # Rows up to which ``predict`` on the CPU runs the head's NumPy twin, when it has one: below it
