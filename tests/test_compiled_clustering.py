@@ -12,6 +12,17 @@ import outofcore as ooc
 from outofcore.compiled._testing import assert_labels_match, assert_values_close
 
 
+def _use_path(compiled, path):
+    """Make ``compiled`` predict through one CPU path: the IR kernel, numba's, or the tensor
+    program (what runs where neither kernel can)."""
+    head = compiled._head
+    if (path == "ir" and head.nearest is None) or (path == "numba" and not head.native):
+        pytest.skip(f"the {path} kernel cannot run in this process")
+    if path != "ir":
+        head.nearest = None
+    head.native = path == "numba"
+
+
 @pytest.mark.parametrize("cls", [KMeans, MiniBatchKMeans])
 @pytest.mark.parametrize("n_clusters", [1, 5])
 @pytest.mark.parametrize("path", ["ir", "numba", "tensor"])
@@ -22,12 +33,7 @@ def test_kmeans_parity(cls, n_clusters, path, classification_data):
     X, _ = classification_data
     model = cls(n_clusters=n_clusters, n_init=1, random_state=0).fit(X[:1500])
     compiled = ooc.compile_pipeline(model)
-    head = compiled._head
-    if (path == "ir" and head.nearest is None) or (path == "numba" and not head.native):
-        pytest.skip(f"the {path} kernel cannot run in this process")
-    if path != "ir":
-        head.nearest = None
-    head.native = path == "numba"
+    _use_path(compiled, path)
     assert_labels_match(compiled.predict(X[1500:]), model.predict(X[1500:]))
     assert_labels_match(compiled.predict(X[1500:1510]), model.predict(X[1500:1510]))  # few-row path
     assert_values_close(compiled.transform(X[1500:]), model.transform(X[1500:]))
@@ -93,12 +99,7 @@ def test_a_nan_row_gets_the_last_label_at_every_batch_size(path, rows, classific
     X, _ = classification_data
     model = MiniBatchKMeans(n_clusters=5, n_init=1, random_state=0).fit(X)
     compiled = ooc.compile_pipeline(model)
-    head = compiled._head
-    if (path == "ir" and head.nearest is None) or (path == "numba" and not head.native):
-        pytest.skip(f"the {path} kernel cannot run in this process")
-    if path != "ir":
-        head.nearest = None
-    head.native = path == "numba"
+    _use_path(compiled, path)
     part = X[:rows].copy()
     part[rows // 2, 1] = np.nan
     expected = model.predict(np.nan_to_num(part))
