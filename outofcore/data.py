@@ -32,8 +32,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from outofcore._files import _discard, _open, _publish, _refuse_existing, _temp_sibling
-from outofcore.progress import RowProgress
+from outofcore.io.files import open_file, publishing
+from outofcore.runtime.progress import RowProgress
 
 _TASKS = ("classification", "regression")
 _FORMATS = ("parquet", "csv")
@@ -110,7 +110,7 @@ def _write_part(fs, path, index, n_rows, first_id, params, cfg):
     streams = np.random.SeedSequence([cfg["seed"], index]).spawn(2)
     z_rng, noise_rng = (np.random.default_rng(s) for s in streams)
     schema = _schema(cfg["features"], cfg["task"])
-    with _open(fs, path, "wb") as sink:
+    with open_file(fs, path, "wb") as sink:
         # Dictionary encoding only for the labels: on unique floats and ids pyarrow tries it and
         # falls back, 8x slower (250k rows x 22 columns: 0.46 s against 0.05 s).
         writer = (pq.ParquetWriter(sink, schema, use_dictionary=["target"])
@@ -183,15 +183,13 @@ def generate(path, *, rows, features=20, task="classification", n_classes=2, for
     if format not in _FORMATS:
         raise ValueError(f"format={format!r} is not one of {list(_FORMATS)}")
     fs, root = fsspec.core.url_to_fs(os.fspath(path), **(storage_options or {}))
-    _refuse_existing(fs, root, overwrite)
     cfg = dict(rows=rows, features=features, task=task, n_classes=n_classes, format=format,
                rows_per_part=rows_per_part, row_group_rows=row_group_rows, seed=seed,
                columns=_columns(features))
     params = _parameters(seed, features, task, n_classes)
     parts = [(i, min(rows_per_part, rows - start), start)
              for i, start in enumerate(range(0, max(rows, 1), rows_per_part))]
-    tmp = _temp_sibling(fs, root)
-    try:
+    with publishing(root, overwrite=overwrite, fs=fs) as tmp:
         fs.makedirs(tmp, exist_ok=True)
         with ThreadPoolExecutor(workers or min(4, os.cpu_count() or 1)) as pool:
             futures = [pool.submit(_write_part, fs, f"{tmp}/part-{i:05d}.{format}", i, n, start,
@@ -207,10 +205,6 @@ def generate(path, *, rows, features=20, task="classification", n_classes=2, for
                 raise
         with fs.open(f"{tmp}/_outofcore.json", "w") as f:
             json.dump(cfg, f, indent=1)
-        _publish(fs, tmp, root, overwrite)
-    except BaseException:
-        _discard(fs, tmp)
-        raise
     return os.fspath(path)
 
 

@@ -39,37 +39,42 @@ def _late(value, column):
 
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
 def test_non_finite_feature_in_a_late_part_names_file_row_and_column(tmp_path, value):
-    """A NaN/inf in the last part stops the fit with that file, row and column named."""
+    """A NaN/inf in the last part stops the fit with that file, row and column named, and what
+    to do about it."""
     folder = _write_parts(tmp_path / "d", [100, 100, 100], edit=_late(value, "b"))
     X, y = ooc.read_parquet(folder, target="t")
     model = ooc.Incremental(SGDClassifier(), shuffle_blocks=False)
-    with pytest.raises(ValueError, match=rf"column 'b' holds {value}.* at row 57 of .*part-2\.parquet"
-                                         r".*check_finite=False"):
+    todo = "impute it" if np.isnan(value) else "replace or drop"
+    with pytest.raises(ValueError, match=rf"X holds {value} at row 57 of .*part-2\.parquet "
+                                         rf"\(row group 1\), column 'b'; {todo}"):
         model.fit(X, y)
 
 
-def test_unchecked_read_is_caught_by_the_fit_naming_block_and_column(tmp_path):
-    """With check_finite=False at read, the fit still refuses the NaN, naming rows and column."""
+def test_nan_after_a_scaler_names_the_row_and_column(tmp_path):
+    """In a pipeline the fit names the NaN's row of the data set (rows are in file order) and
+    its column."""
     folder = _write_parts(tmp_path / "d", [100, 100, 100], edit=_late(np.nan, "c"))
-    X, y = ooc.read_parquet(folder, target="t", check_finite=False)
-    with pytest.raises(ValueError, match=r"nan in block \d \(rows 200-300\), column 'c' \(index 2\), "
-                                         r"row 57 of the block. Fill or drop"):
-        ooc.Incremental(SGDClassifier()).fit(X, y)
+    X, y = ooc.read_parquet(folder, target="t")
+    pipe = make_pipeline(ooc.StandardScaler(), ooc.Incremental(SGDClassifier()))
+    with pytest.raises(ValueError, match=r"X holds nan at row 257 \(row 57 of block \d\), "
+                                         r"column 2; impute it"):
+        pipe.fit(X, y)
 
 
 def test_label_outside_classes_in_a_late_part(tmp_path):
     """A label missing from classes= in the last part is named with its rows and the classes."""
     folder = _write_parts(tmp_path / "d", [100, 100, 100], edit=_late(7, "t"))
     X, y = ooc.read_parquet(folder, target="t")
-    with pytest.raises(ValueError, match=r"label 7 in block \d \(rows 200-300\), which is not in "
-                                         r"classes=\[0, 1\]. Pass every label"):
+    with pytest.raises(ValueError, match=r"label 7 at row 57 of .*part-2.parquet \(row group 1\), "
+                                         r"which is not in classes=\[0, 1\]. Pass every label"):
         ooc.Incremental(SGDClassifier(), classes=[0, 1]).fit(X, y)
     # Without classes=, the label is found in the pass over y and learned.
     assert ooc.Incremental(SGDClassifier()).fit(X, y).classes_.tolist() == [0, 1, 7]
 
 
 def test_string_column_in_a_late_part(tmp_path):
-    """A column that turns to strings in a later part is refused at read, naming column and file."""
+    """A column that turns to strings in a later part is refused at read, naming column and
+    file."""
 
     def edit(i, frame):
         if i == 2:

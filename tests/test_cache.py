@@ -1,4 +1,4 @@
-"""cache_blocks: later passes reuse decoded reader blocks; same results, bounded, opt-in."""
+"""A read's cache: later passes reuse decoded blocks; same results, bounded, opt-in, per read."""
 
 import numpy as np
 import pandas as pd
@@ -8,8 +8,7 @@ from sklearn.linear_model import SGDClassifier
 from sklearn.pipeline import make_pipeline
 
 import outofcore as ooc
-from outofcore import _csv
-from outofcore import io as oio
+from outofcore.io import plan
 
 
 @pytest.fixture
@@ -27,101 +26,102 @@ def parquet_file(tmp_path, frame):
     return path
 
 
-def _counting(monkeypatch, module, name):
-    reads = []
-    real = getattr(module, name)
-    monkeypatch.setattr(module, name, lambda *a: reads.append(1) or real(*a))
-    return reads
+@pytest.fixture
+def reads(monkeypatch):
+    """The (block, columns) of every block a read decodes."""
+    calls = []
+    read = plan.Source.read
+    monkeypatch.setattr(plan.Source, "read",
+                        lambda self, i, columns, **kw: calls.append((i, tuple(columns)))
+                        or read(self, i, columns, **kw))
+    return calls
 
 
-def _fit(X, y):
+def _fit(X, y, epochs=1):
     return make_pipeline(
         ooc.StandardScaler(),
-        ooc.Incremental(SGDClassifier(random_state=0), classes=[0, 1], random_state=0),
+        ooc.Incremental(SGDClassifier(random_state=0), classes=[0, 1], epochs=epochs,
+                        random_state=0),
     ).fit(X, y)
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
-def test_pipeline_fit_decodes_each_block_once_and_learns_the_same_model(tmp_path, frame,
-                                                                        monkeypatch, fmt):
-    """Statistics pass and epoch share the decoded blocks; the model equals the uncached fit."""
+def test_pipeline_fit_decodes_each_block_once_and_learns_the_same_model(tmp_path, frame, reads,
+                                                                        fmt):
+    """The statistics pass and every epoch share the decoded blocks; the model equals the
+    uncached fit's exactly."""
     if fmt == "parquet":
         path, reader = tmp_path / "d.parquet", ooc.read_parquet
         frame.to_parquet(path, row_group_size=100)
-        reads = _counting(monkeypatch, oio, "_read_parquet_block")
     else:
         path, reader = tmp_path / "d.csv", ooc.read_csv
         frame.to_csv(path, index=False)
-        reads = _counting(monkeypatch, _csv, "_read_csv_block")
     X, y = reader(path, target="t", block_rows=100)
-    plain = _fit(X, y)
-    n_blocks = X.numblocks[0]
-    assert len(reads) == 2 * n_blocks
+    plain = _fit(X, y, epochs=3)
+    reads_per_pass = len(set(reads))
+    assert len(reads) == 4 * reads_per_pass - (0 if fmt == "csv" else X.numblocks)
     reads.clear()
-    with ooc.cache_blocks() as stats:
-        cached = _fit(X, y)
-    assert len(reads) == n_blocks
-    assert stats["blocks"] == stats["hits"] == n_blocks and stats["misses"] == n_blocks
+    X, y = reader(path, target="t", block_rows=100, cache=True)
+    cached = _fit(X, y, epochs=3)
+    assert sorted(reads) == sorted(set(reads)) and len(reads) == reads_per_pass
+    assert X.cache.stats["hits"] > 0
     assert_array_equal(cached[-1].estimator_.coef_, plain[-1].estimator_.coef_)
     assert_array_equal(cached[0].mean_, plain[0].mean_)
 
 
-def test_budget_keeps_what_fits_and_nothing_outlives_the_block(parquet_file, monkeypatch):
-    """Only blocks within max_bytes are kept; after the with-block every read decodes again."""
-    reads = _counting(monkeypatch, oio, "_read_parquet_block")
-    X, y = ooc.read_parquet(parquet_file, target="t", block_rows=100)
-    block_bytes = 100 * 4 * 4 + 100 * 8  # float32 features and int64 target
-    with ooc.cache_blocks(3 * block_bytes) as stats:
-        X.sum().compute()
-        X.sum().compute()
-    assert stats["blocks"] == 3 and stats["bytes"] == 3 * block_bytes
+def test_budget_keeps_what_fits(parquet_file, reads):
+    """Blocks beyond the budget are decoded on every pass; those within it once."""
+    # A block holds 100 rows x 4 float64 columns (3.2 kB, and a little arrow metadata).
+    X = ooc.read_parquet(parquet_file, exclude=["t"], block_rows=100, cache=3 * 3300)
+    for _ in range(2):
+        X.to_dask_array(dtype="float64").compute()
+    assert X.cache.stats["blocks"] == 3
     assert len(reads) == 8 + 5
-    reads.clear()
-    X.sum().compute()
-    assert len(reads) == 8
 
 
 def test_sizes_as_text(parquet_file):
-    """A size such as '1KiB' is a budget in bytes: one 100-row block (2400 bytes) does not fit."""
-    X = ooc.read_parquet(parquet_file, columns=["a", "b", "c", "d"], block_rows=100)
-    with ooc.cache_blocks("1KiB") as stats:
-        X.sum().compute()
-    assert stats["blocks"] == 0 and stats["misses"] == 8
-    with ooc.cache_blocks("1MiB") as stats:
-        X.sum().compute()
-    assert stats["blocks"] == 8
+    """A budget may be a size such as '1KiB'."""
+    X = ooc.read_parquet(parquet_file, block_rows=100, cache="1KiB")
+    X.to_dask_array().compute()
+    assert X.cache.stats["blocks"] == 0 and X.cache.max_bytes == 1024
+    X = ooc.read_parquet(parquet_file, block_rows=100, cache="1MiB")
+    X.to_dask_array().compute()
+    assert X.cache.stats["blocks"] == 8
 
 
-def test_kept_blocks_are_read_only_and_equal_to_a_fresh_read(parquet_file):
-    """A step writing into a kept block is refused, and kept blocks equal what decoding gives."""
-    X = ooc.read_parquet(parquet_file, columns=["a", "b", "c", "d"], block_rows=100)
-    fresh = X.compute()
+def test_kept_blocks_equal_a_fresh_read(parquet_file, frame):
+    """What later passes get from the cache equals the file's values."""
+    X = ooc.read_parquet(parquet_file, block_rows=100, cache=True, dtype="float64")
+    first = X.to_dask_array().compute()
+    again = X.to_dask_array().compute()
+    assert_array_equal(first, frame.to_numpy())
+    assert_array_equal(again, first)
 
-    def zero_in_place(block):
-        block[:] = 0
-        return block
 
-    with ooc.cache_blocks():
-        X.sum().compute()
-        with pytest.raises(ValueError, match="read-only"):
-            X.map_blocks(zero_in_place).compute()
-        assert_array_equal(X.compute(), fresh)
+def test_a_cache_belongs_to_its_read(parquet_file, reads):
+    """Two reads of the same file keep nothing for each other; a read without cache keeps
+    nothing at all."""
+    X = ooc.read_parquet(parquet_file, block_rows=100, cache=True)
+    X.to_dask_array().compute()
+    reads.clear()
+    ooc.read_parquet(parquet_file, block_rows=100, cache=True).to_dask_array().compute()
+    assert len(reads) == 8
+    plain = ooc.read_parquet(parquet_file, block_rows=100)
+    assert plain.cache is None
 
 
 def test_a_rewritten_file_is_read_again(tmp_path, frame):
-    """Blocks are keyed by the file's identity: new contents are never served from the cache."""
+    """A file rewritten between two reads gives the new values."""
     path = tmp_path / "d.parquet"
-    frame.to_parquet(path, row_group_size=100)
-    with ooc.cache_blocks():
-        first = ooc.read_parquet(path, columns=["a"]).compute()
-        (frame * 2).to_parquet(path, row_group_size=100)
-        second = ooc.read_parquet(path, columns=["a"]).compute()
-    assert_array_equal(second, first * 2)
+    frame.to_parquet(path)
+    ooc.read_parquet(path, cache=True).to_dask_array().compute()
+    (frame * 2).to_parquet(path)
+    again = ooc.read_parquet(path, dtype="float64", cache=True).to_dask_array().compute()
+    assert_array_equal(again, (frame * 2).to_numpy())
 
 
-@pytest.mark.parametrize("bad", [-1, True, 1.5, "lots"])
-def test_bad_budget_is_named(bad):
-    """An unusable budget fails on entry, naming the accepted forms."""
-    with pytest.raises(ValueError, match="max_bytes must be 'auto', a number of bytes"):
-        with ooc.cache_blocks(bad):
-            pass
+@pytest.mark.parametrize("bad", [-1, "lots", 0.5])
+def test_bad_budget_is_named(parquet_file, bad):
+    """An unusable cache= fails at the read, naming the accepted values."""
+    with pytest.raises(ValueError, match=r"cache=.* must be False, True or 'auto'"):
+        ooc.read_parquet(parquet_file, cache=bad)

@@ -14,7 +14,7 @@ from sklearn.linear_model import SGDClassifier
 from sklearn.neural_network import MLPClassifier
 
 from outofcore import Incremental
-from outofcore.checkpoint import parse_every
+from outofcore.training.checkpoint import parse_every
 
 
 class Interrupt(Exception):

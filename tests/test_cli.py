@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from outofcore.cli import build_pipeline, main, parse_params
+from outofcore.cli.main import build_pipeline, main, parse_params
 
 ROWS, FEATURES = 4000, 4
 
@@ -71,7 +71,7 @@ def test_the_path_writes_every_output(workdir):
 
 def test_predictions_equal_the_saved_model(workdir):
     """The predictions file holds the loaded pipeline's predictions, rows in input order."""
-    from outofcore._model_io import load_model
+    from outofcore.cli.model_io import load_model
 
     X, frame = _features(workdir)
     written = pd.read_parquet(workdir / "pred.parquet")
@@ -84,7 +84,7 @@ def test_predictions_equal_the_saved_model(workdir):
 def test_cli_fit_matches_the_python_api(workdir):
     """The CLI's fit equals the same pipeline fitted from Python with the same seed."""
     from outofcore import read_parquet
-    from outofcore._model_io import load_model
+    from outofcore.cli.model_io import load_model
 
     X, y = read_parquet(workdir / "train.parquet", target="target", exclude=["id"], block_rows=500)
     pipe = build_pipeline("sgd", epochs=3, early_stopping=True, seed=0, verbose=False).fit(X, y)
@@ -212,7 +212,7 @@ def test_model_files_with_untrusted_types_are_refused(tmp_path):
     import skops.io as sio
     from sklearn.pipeline import FunctionTransformer
 
-    from outofcore._model_io import load_model
+    from outofcore.cli.model_io import load_model
 
     sio.dump(FunctionTransformer(os.getcwd), tmp_path / "evil.skops")
     with pytest.raises(ValueError, match="trusted"):
@@ -230,7 +230,7 @@ def test_model_files_with_untrusted_types_are_refused(tmp_path):
 ])
 def test_every_model_fits_and_predicts(model, task, extra, tmp_path, capsys):
     """Each --model fits from the CLI and the saved model predicts one value per row."""
-    from outofcore._model_io import load_model
+    from outofcore.cli.model_io import load_model
     from outofcore.data import generate
 
     generate(tmp_path / "d.parquet", rows=1500, features=3, task=task, rows_per_part=500)
@@ -258,7 +258,7 @@ def test_param_values_are_typed(text, expected):
 
 def test_csv_data_fits_like_parquet(tmp_path, capsys):
     """A CSV data set (chosen by its .csv name) fits to the same model as its parquet twin."""
-    from outofcore._model_io import load_model
+    from outofcore.cli.model_io import load_model
     from outofcore.data import generate
 
     for fmt in ("parquet", "csv"):
@@ -313,7 +313,7 @@ def test_compile_and_predict_on_cuda(workdir, tmp_path):
 def test_fit_on_a_scheduler_address_equals_the_local_fit(workdir, tmp_path):
     """`fit --scheduler ADDRESS` fits on that cluster's workers and learns the local model."""
     from distributed import Client, LocalCluster
-    from outofcore._model_io import load_model
+    from outofcore.cli.model_io import load_model
 
     args = ["fit", workdir / "train.parquet", "--target", "target", "--epochs", 2,
             "--block-rows", 500, "--quiet"]
@@ -339,7 +339,7 @@ def test_the_command_chooses_jemalloc_unless_the_user_did(preset):
 
     script = [e for e in importlib.metadata.entry_points(group="console_scripts")
               if e.name == "outofcore"]
-    assert [e.value for e in script] == ["outofcore.cli:run"]
+    assert [e.value for e in script] == ["outofcore.cli.main:run"]
     if sys.platform not in ("linux", "darwin"):
         pytest.skip("the command leaves arrow's pool alone on this platform")
     try:

@@ -144,6 +144,7 @@ def test_shuffled_epochs_follow_the_documented_draws(classification_data, estima
     model = Incremental(estimator, epochs=3, random_state=7,
                         prefetch=prefetch).fit(Xd, da.from_array(y, chunks=300))
     rng = np.random.RandomState(7)
+    rng.randint(np.iinfo(np.int32).max)  # the wrapped estimator's seed, drawn first
     est = clone(estimator).set_params(shuffle=False)
     for _ in range(3):
         order = rng.permutation(len(blocks))
@@ -175,7 +176,7 @@ def test_own_shuffle_comes_back_when_the_fit_fails(classification_data):
 ], ids=lambda v: type(v).__name__ if not isinstance(v, bool) else str(v))
 def test_which_estimators_shuffle_inside_partial_fit(estimator, expected):
     """Only sklearn's SGD family and MLPs with shuffle=True are known to permute their input."""
-    from outofcore._fold import shuffles_each_call
+    from outofcore.training.steps import shuffles_each_call
 
     assert shuffles_each_call(estimator) is expected
 
@@ -286,12 +287,12 @@ def test_classes_are_found_once_and_unknown_labels_are_named(classification_data
     X, y = classification_data
     Xd, yd = da.from_array(X, chunks=500), da.from_array(y, chunks=500)
     assert_array_equal(Incremental(SGDClassifier()).fit(Xd, yd).classes_, [0, 1, 2])
-    with pytest.raises(ValueError, match=r"label 2 in block \d+ \(rows \d+-\d+\), which is not in "
-                                         r"classes=\[0, 1\]"):
+    with pytest.raises(ValueError, match=r"label 2 at row (\d+) \(row \d+ of block \d+\), which is "
+                                         r"not in classes=\[0, 1\]"):
         Incremental(SGDClassifier(), classes=[0, 1]).fit(Xd, yd)
     # String labels too: the error names the label, not an AttributeError.
     labels = da.from_array(np.array(["cat", "dog", "eel"], dtype=object)[y], chunks=500)
-    with pytest.raises(ValueError, match=r"label 'eel' in block \d+ .* classes=\['cat', 'dog'\]"):
+    with pytest.raises(ValueError, match=r"label 'eel' at row \d+ .* classes=\['cat', 'dog'\]"):
         Incremental(SGDClassifier(), classes=["cat", "dog"]).fit(Xd, labels)
 
 
@@ -315,7 +316,8 @@ def test_nan_in_a_block_names_block_row_and_column(classification_data):
     X = X.copy()
     X[1234, 3] = np.nan
     Xd, yd = da.from_array(X, chunks=500), da.from_array(y, chunks=500)
-    with pytest.raises(ValueError, match=r"nan in block 2 \(rows 1000-1500\), column 3, row 234"):
+    with pytest.raises(ValueError, match=r"X holds nan at row 1234 \(row 234 of block 2\), "
+                                         r"column 3; impute it"):
         Incremental(SGDClassifier(), shuffle_blocks=False, shuffle_rows=False).fit(Xd, yd)
 
 
@@ -344,15 +346,27 @@ def test_early_stopping_stops_and_records_history(classification_data):
     assert model.n_epochs_ == 3
     assert [h["epoch"] for h in model.history_] == [1, 2, 3]
     assert all(0 <= h["score"] <= 1 and h["seconds"] > 0 for h in model.history_)
-    valid_rows = sum(Xd.chunks[0][i] for i in model._valid_blocks)
-    assert model.history_[-1]["rows"] == 3 * (len(y) - valid_rows)
+    valid_blocks, _ = model._held
+    assert len(valid_blocks) == 1  # round(0.1 * 10 blocks)
+    assert model.history_[-1]["rows"] == 3 * (len(y) - 200)
 
 
-def test_early_stopping_with_one_block_explains_itself(classification_data):
-    """Early stopping on a single block says why and how to split the data."""
+@pytest.mark.parametrize("chunks", [2000, 700])
+def test_early_stopping_on_few_blocks_holds_out_rows(classification_data, chunks):
+    """In-memory input (one block) and too few blocks to spare one hold out a seeded tenth of
+    every block's rows: they never train, and the validation score is the score on them."""
     X, y = classification_data
-    with pytest.raises(ValueError, match=r"non-empty block\(s\)"):
-        Incremental(SGDClassifier(), early_stopping=True).fit(X, y)
+    Xd = X if chunks == len(y) else da.from_array(X, chunks=chunks)
+    model = Incremental(SGDClassifier(random_state=0), epochs=2, early_stopping=True,
+                        random_state=0, shuffle_rows=False).fit(Xd, y)
+    seed = model._held[1]
+    blocks = [(0, len(y))] if chunks == len(y) else [(0, 700), (700, 1400), (1400, 2000)]
+    held = np.zeros(len(y), bool)
+    for i, (lo, hi) in enumerate(blocks):
+        held[lo:hi] = np.random.default_rng([seed, i]).random(hi - lo) < 0.1
+    assert 100 < held.sum() < 300
+    assert model.n_samples_seen_ == 2 * (~held).sum()
+    assert model.history_[-1]["score"] == model.estimator_.score(X[held], y[held])
 
 
 def test_estimator_without_partial_fit_is_refused():
@@ -366,16 +380,9 @@ def test_estimator_without_partial_fit_is_refused():
 def test_fit_reads_each_block_once_per_epoch(classification_data):
     """The fold computes each block of X and y together, once per epoch (no extra passes)."""
     X, y = classification_data
-    reads = []
-
-    def load(block, block_info=None):
-        reads.append(block_info[0]["chunk-location"][0])
-        return block
-
-    Xd = da.from_array(X, chunks=(500, -1)).map_blocks(load, dtype=X.dtype)
-    yd = da.from_array(y, chunks=500)
-    Incremental(SGDClassifier(), epochs=2, classes=[0, 1, 2], random_state=0,
-                cache=False).fit(Xd, yd)
+    Xd, reads = _counted(X, 500)
+    Incremental(SGDClassifier(), epochs=2, classes=[0, 1, 2], random_state=0).fit(
+        Xd, da.from_array(y, chunks=500))
     assert sorted(reads) == sorted(list(range(4)) * 2)
 
 
@@ -388,59 +395,6 @@ def _counted(X, chunks):
         return block
 
     return da.from_array(X, chunks=(chunks, -1)).map_blocks(load, dtype=X.dtype), reads
-
-
-@pytest.mark.parametrize("early_stopping", [False, True])
-def test_cached_epochs_read_each_block_once_and_learn_the_same_model(classification_data,
-                                                                     early_stopping):
-    """With the cache, later epochs (and validation passes) reuse the first pass's blocks and the
-    model equals the uncached fold's exactly."""
-    X, y = classification_data
-    models = {}
-    for cache in ("auto", False):
-        Xd, reads = _counted(X, 250)
-        models[cache] = Incremental(SGDClassifier(random_state=0), epochs=3, random_state=0,
-                                    early_stopping=early_stopping, tol=-1.0,
-                                    cache=cache).fit(Xd, da.from_array(y, chunks=250))
-        expected_reads = 8 if cache == "auto" else 8 * 3
-        assert len(reads) == expected_reads, cache
-    assert models["auto"].n_epochs_ == models[False].n_epochs_ == 3
-    assert_array_equal(models["auto"].estimator_.coef_, models[False].estimator_.coef_)
-    assert_array_equal(models["auto"].estimator_.intercept_, models[False].estimator_.intercept_)
-
-
-def test_cached_blocks_survive_an_estimator_that_writes_into_its_input(classification_data):
-    """IncrementalPCA(copy=False) centres X in place; cached epochs still see the original rows."""
-    X, _ = classification_data
-    # Blocks computed afresh, as from files (from_array alone would hand out views of X).
-    Xd = da.from_array(X, chunks=250).map_blocks(np.copy)
-    models = [Incremental(IncrementalPCA(n_components=2, copy=False), epochs=2, shuffle_rows=False,
-                          random_state=0, cache=cache).fit(Xd)
-              for cache in ("auto", False)]
-    assert_allclose(models[0].estimator_.components_, models[1].estimator_.components_,
-                    rtol=1e-12)
-    assert_allclose(models[0].estimator_.mean_, models[1].estimator_.mean_, rtol=1e-12)
-
-
-def test_cache_budget_keeps_what_fits_and_one_epoch_caches_nothing(classification_data):
-    """A byte budget caches only the blocks that fit; a single pass holds no cache by default."""
-    X, y = classification_data
-    yd = da.from_array(y, chunks=250)
-    block_bytes = 250 * X.shape[1] * X.itemsize + 250 * y.itemsize
-    Xd, reads = _counted(X, 250)
-    Incremental(SGDClassifier(), epochs=3, random_state=0, cache=3 * block_bytes).fit(Xd, yd)
-    assert len(reads) == 8 + (8 - 3) * 2  # three blocks cached, five computed every epoch
-    Xd, reads = _counted(X, 250)
-    Incremental(SGDClassifier(), epochs=1, random_state=0).fit(Xd, yd)
-    assert len(reads) == 8
-
-
-@pytest.mark.parametrize("cache", [True, -1, "1GB", 0.5])
-def test_bad_cache_value_is_named(classification_data, cache):
-    """An unusable cache setting fails before any block is read, naming the accepted values."""
-    X, y = classification_data
-    with pytest.raises(ValueError, match="cache must be 'auto', False or a number of bytes"):
-        Incremental(SGDClassifier(), epochs=2, cache=cache).fit(da.from_array(X, chunks=500), y)
 
 
 def test_memory_stays_within_a_block(classification_data):
@@ -474,35 +428,44 @@ def test_callback_reports_every_block_and_verbose_bar_goes_to_stderr(classificat
     assert "fit SGDClassifier" in err and "4.00k/4.00k" in err
 
 
-def test_x_and_y_from_one_read_are_read_once_per_block(tmp_path, monkeypatch):
-    """X (scaled) and y of one parquet block share their read: one read per block per epoch."""
+def _record_reads(monkeypatch):
+    from outofcore.io import plan
+
+    calls = []
+    read = plan.Source.read
+    monkeypatch.setattr(plan.Source, "read",
+                        lambda self, i, columns, **kw: calls.append((i, tuple(columns)))
+                        or read(self, i, columns, **kw))
+    return calls
+
+
+def test_x_and_y_of_a_parquet_read_are_read_once_per_epoch(tmp_path, monkeypatch):
+    """Scaled X and y of a parquet read: each block's features and target are read once per
+    epoch; with the read's cache, once in all."""
     import outofcore as ooc
-    import outofcore.io as oio
 
     rng = np.random.default_rng(5)
     frame = pd.DataFrame(rng.normal(size=(400, 3)), columns=["a", "b", "c"])
     frame["t"] = (frame["a"] > 0).astype("int64")
     frame.to_parquet(tmp_path / "p.parquet", row_group_size=100)
-    reads = []
-    read = oio._read_parquet_block
-    monkeypatch.setattr(oio, "_read_parquet_block", lambda *a: reads.append(1) or read(*a))
-    X, y = ooc.read_parquet(tmp_path, target="t", block_rows=100)
-    Xs = ooc.StandardScaler().fit(X).transform(X)
-    reads.clear()
-    Incremental(SGDClassifier(), epochs=2, classes=[0, 1], random_state=0,
-                cache=False).fit(Xs, y)
-    assert len(reads) == 2 * X.numblocks[0] == 8
-    reads.clear()
-    Incremental(SGDClassifier(), epochs=2, classes=[0, 1], random_state=0).fit(Xs, y)
-    assert len(reads) == X.numblocks[0]  # cached after the first epoch
+    reads = _record_reads(monkeypatch)
+    models = []
+    for cache in (False, True):
+        X, y = ooc.read_parquet(tmp_path, target="t", block_rows=100, cache=cache)
+        Xs = ooc.StandardScaler().fit(X).transform(X)
+        reads.clear()
+        models.append(Incremental(SGDClassifier(), epochs=2, classes=[0, 1],
+                                  random_state=0).fit(Xs, y))
+        target = [(i, ("t",)) for i in range(4)]
+        features = [(i, ("a", "b", "c")) for i in range(4)]
+        # Cached: the scaler's pass decoded the features; the fit decodes only the target.
+        assert sorted(reads) == sorted(target if cache else 2 * (features + target))
+    assert_array_equal(models[0].estimator_.coef_, models[1].estimator_.coef_)
 
 
-def test_labels_of_a_parquet_target_are_found_without_reading_the_features(tmp_path):
+def test_labels_of_a_parquet_target_are_found_without_reading_the_features(tmp_path, monkeypatch):
     """Class discovery on read_parquet's y reads the target column alone, not X's blocks."""
-    import pyarrow.parquet as pq
-
     import outofcore as ooc
-    from outofcore import _arrays
 
     rng = np.random.default_rng(0)
     for i in range(3):
@@ -510,19 +473,10 @@ def test_labels_of_a_parquet_target_are_found_without_reading_the_features(tmp_p
         frame["target"] = rng.choice(np.array(["x", "y", "z"], dtype=object), size=300)
         frame.to_parquet(tmp_path / f"part-{i}.parquet")
     X, y = ooc.read_parquet(tmp_path, target="target")
-    reads = []
-    original = pq.read_table
-
-    def counting(*args, **kwargs):
-        reads.append(kwargs.get("columns"))
-        return original(*args, **kwargs)
-
-    pq.read_table, saved = counting, pq.read_table
-    try:
-        labels = _arrays.distinct_labels(y)
-    finally:
-        pq.read_table = saved
-    assert reads == [["target"]] * 3
-    assert_array_equal(labels, np.unique(y.compute()))
+    reads = _record_reads(monkeypatch)
+    model = Incremental(SGDClassifier(), random_state=0)
+    model._start(y, None)
+    assert sorted(reads) == [(i, ("target",)) for i in range(3)]
+    assert_array_equal(model.classes_, ["x", "y", "z"])
     model = Incremental(SGDClassifier(), random_state=0).fit(X, y)
     assert_array_equal(model.classes_, ["x", "y", "z"])

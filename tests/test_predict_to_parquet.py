@@ -185,11 +185,9 @@ def test_slices_reuse_one_block_buffer_per_thread(source, tmp_path):
         assert _row_groups(tmp_path / "out" / part) == _row_groups(folder / part)
 
 
-@pytest.mark.parametrize("check_finite", [True, False])
-def test_non_finite_rows_are_refused_with_or_without_our_check(source, tmp_path, check_finite):
-    """A NaN feature is named (file, row group, row, column) by our check; without it the model's
-    own check still refuses it (it is skipped only for blocks that were checked), and nothing is
-    written either way."""
+def test_a_model_error_names_the_rows_and_nothing_is_written(source, tmp_path):
+    """A NaN the model refuses is reported with the file, row group and rows it was predicting,
+    and nothing is written."""
     folder, df = source
     model = make_pipeline(StandardScaler(), LogisticRegression()).fit(df[FEATURES], df["target"])
     table = pq.read_table(folder / "part-2.parquet")
@@ -197,12 +195,9 @@ def test_non_finite_rows_are_refused_with_or_without_our_check(source, tmp_path,
     f1[300] = np.nan
     pq.write_table(table.set_column(2, "f1", pa.array(f1)), folder / "part-2.parquet",
                    row_group_size=256)
-    if check_finite:
-        match = r"column 'f1' holds nan at row 300 of .*part-2.parquet \(row group 1\)"
-    else:
-        match = "Input X contains NaN"
+    match = r"(?s)Input X contains NaN.*while predicting row 256 of .*part-2.parquet \(row group 1\)"
     with pytest.raises(ValueError, match=match):
-        predict_to_parquet(model, folder, tmp_path / "out", check_finite=check_finite)
+        predict_to_parquet(model, folder, tmp_path / "out")
     assert sorted(os.listdir(tmp_path)) == ["src"]
 
 

@@ -15,9 +15,9 @@ import pytest
 from sklearn.linear_model import SGDClassifier
 
 from outofcore import Incremental
-from outofcore.cli import main
+from outofcore.cli.main import main
 from outofcore.data import generate
-from outofcore.progress import RowProgress
+from outofcore.runtime.progress import RowProgress
 
 
 class Terminal(io.StringIO):

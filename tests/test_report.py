@@ -10,7 +10,7 @@ import pytest
 from sklearn.linear_model import SGDClassifier
 
 from outofcore import Incremental
-from outofcore.report import FitMonitor, load_report, report_dict, write_report
+from outofcore.cli.report import FitMonitor, load_report, report_dict, write_report
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from sklearn import preprocessing
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from outofcore.scalers import MaxAbsScaler, MinMaxScaler, StandardScaler
+from outofcore.preprocessing.scalers import MaxAbsScaler, MinMaxScaler, StandardScaler
 
 PAIRS = {
     "standard": (StandardScaler, preprocessing.StandardScaler, {}),

@@ -7,7 +7,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, StandardScaler
 
-from outofcore import _stats
+from outofcore.preprocessing import stats as _stats
 
 # Row boundaries of the blocks a 40-row array is cut into.
 SPLITS = {

@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from threadpoolctl import threadpool_info
 
 from outofcore import Incremental, thread_guard
-from outofcore.threads import available_cores, guarded
+from outofcore.runtime.threads import available_cores, guarded
 
 
 def _pool_sizes():
@@ -150,7 +150,7 @@ def test_process_scheduler_tasks_limit_blas_in_their_process(blas_pools, unset_t
 def test_distributed_workers_without_nanny_limits_are_guarded(blas_pools, unset_thread_variables):
     """Tasks on workers whose BLAS was not limited at spawn see cores // nthreads after the guard."""
     distributed = pytest.importorskip("distributed")
-    from outofcore.threads import guard_workers
+    from outofcore.runtime.threads import guard_workers
 
     if available_cores() < 2:
         pytest.skip("one core: every limit is 1 and nothing could oversubscribe")

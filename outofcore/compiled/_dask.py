@@ -41,7 +41,7 @@ def _apply_block(model, method, block):
 
 def run_dask(model, method, X):
     """``model.<method>(X)`` for a dask array or DataFrame X, as a lazy dask array."""
-    from outofcore._arrays import as_dask_array
+    from outofcore.io.inputs import as_array as as_dask_array
 
     names = getattr(model, "feature_names_in_", None)
     if names is not None and hasattr(X, "columns"):

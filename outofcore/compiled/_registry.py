@@ -20,7 +20,7 @@ def _build_registry():
     from sklearn import cluster, decomposition, ensemble, linear_model, naive_bayes, neural_network
     from sklearn import preprocessing, svm, tree
 
-    from outofcore import scalers
+    from outofcore.preprocessing import scalers
 
     table = {
         lin.standard_scaler: [preprocessing.StandardScaler, scalers.StandardScaler],
@@ -62,7 +62,7 @@ def _build_registry():
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
 
-    from outofcore.incremental import Incremental
+    from outofcore.training.incremental import Incremental
 
     registry[Pipeline] = _pipeline
     registry[ColumnTransformer] = _column_transformer

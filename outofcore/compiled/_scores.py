@@ -36,15 +36,13 @@ def score(pred, y, sample_weight, *, kind):
 
 
 def _dask_score(pred, y, sample_weight, kind):
-    from outofcore._arrays import align_to
-    from outofcore._dask_scores import dask_score
-    from outofcore._distributed import compute
+    from outofcore.io.inputs import align_to
+    from outofcore.runtime.scheduler import compute
+    from outofcore.training.scoring import dask_prediction_score
 
     w = None if sample_weight is None else align_to(pred, sample_weight, name="sample_weight")
     if kind == "inertia":
         total = pred.astype(np.float64) if w is None else w * pred.astype(np.float64)
         return -float(compute(total.sum())[0])
     y = align_to(pred, y, name="y")
-    if pred.ndim == 1:
-        return dask_score(pred, y, w, kind=kind)
-    return float(np.mean([dask_score(pred[:, j], y[:, j], w, kind=kind) for j in range(pred.shape[1])]))
+    return dask_prediction_score(pred, y, w, kind=kind)

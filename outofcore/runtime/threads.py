@@ -120,6 +120,26 @@ def _blas_limited_if_alone(limit):
         limiter.restore_original_limits()
 
 
+def _limit_worker_blas(dask_worker):
+    """Limit this worker process's BLAS pool to its share of the cores; returns the limit.
+
+    A worker process runs its event loop in its main thread, which lives as long as the worker,
+    so one set there holds for every task thread (see the module notes on OpenBLAS). A worker
+    running inside another process (``processes=False``) is left alone: that process's own
+    thread guard owns the count.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    # A BLAS library loaded after this runs would start unlimited; scikit-learn brings SciPy's own
+    # OpenBLAS, so load it first.
+    import sklearn.linear_model  # noqa: F401
+    from threadpoolctl import threadpool_limits
+
+    limit = blas_limit(max(1, dask_worker.state.nthreads))
+    threadpool_limits(limits=limit, user_api="blas")
+    return limit
+
+
 def guard_workers(client):
     """Limit the BLAS threads of every worker of ``client``, now and when workers join or restart.
 
@@ -142,14 +162,19 @@ def guard_workers(client):
     Examples
     --------
     >>> from distributed import Client
-    >>> from outofcore.threads import guard_workers
+    >>> from outofcore.runtime.threads import guard_workers
     >>> client = Client(n_workers=2, threads_per_worker=2)  # doctest: +SKIP
     >>> guard_workers(client)                               # doctest: +SKIP
     {'tcp://127.0.0.1:40123': 1, 'tcp://127.0.0.1:40125': 1}
     """
-    from ._distributed import guard_workers as guard
+    from distributed.diagnostics.plugin import WorkerPlugin
 
-    return guard(client)
+    class ThreadGuardPlugin(WorkerPlugin):
+        def setup(self, worker):
+            _limit_worker_blas(worker)
+
+    client.register_plugin(ThreadGuardPlugin(), name="outofcore-thread-guard")
+    return client.run(_limit_worker_blas)
 
 
 @contextmanager

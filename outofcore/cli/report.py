@@ -55,7 +55,8 @@ class FitMonitor:
         self.samples = []
         self.seconds = None
         self._start = time.perf_counter()
-        self._stop = threading.Event()
+        # Created when the fit starts: a monitor given as a parameter is deep-copied by clone.
+        self._stop = None
         self._thread = None
 
     def __call__(self, info):
@@ -68,7 +69,7 @@ class FitMonitor:
         import psutil
 
         self._start = time.perf_counter()
-        self._stop.clear()
+        self._stop = threading.Event()
         process = psutil.Process()
         process.cpu_percent()  # the first call only sets the reference point
         self._thread = threading.Thread(target=self._run, args=(process,), daemon=True,
@@ -246,17 +247,15 @@ def write_report(prefix, monitor, history, *, meta=None):
     (str, str)
         The HTML and JSON paths.
     """
-    from outofcore._model_io import write_atomic, write_json
+    from outofcore.io.files import publishing, write_json
 
     report = report_dict(monitor, history, meta=meta)
     json_path = write_json(f"{os.fspath(prefix)}.json", report)
     page = _html(report, _figure(report))
-
-    def write(tmp):
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(page)
-
-    return write_atomic(f"{os.fspath(prefix)}.html", write), json_path
+    html_path = f"{os.fspath(prefix)}.html"
+    with publishing(html_path, overwrite=True) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(page)
+    return html_path, json_path
 
 
 def load_report(path):

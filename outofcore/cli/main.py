@@ -13,7 +13,7 @@ import sys
 import time
 
 from outofcore import __version__
-from outofcore._models import (
+from outofcore.cli.models import (
     DEFAULT_SCALER,
     MODELS,
     SCALERS,
@@ -46,14 +46,13 @@ def _verbose(args):
 def _read(args, path, target):
     """(X, y, features) of DATA: parquet, or CSV for a path ending in .csv or --format csv."""
     from outofcore import read_csv, read_parquet
-    from outofcore._arrays import feature_names
 
     fmt = args.format or ("csv" if os.fspath(path).rstrip("/").endswith(".csv") else "parquet")
     read = read_csv if fmt == "csv" else read_parquet
     options = {"block_rows": args.block_rows} if args.block_rows else {}
-    plan = read(path, target, **options)
-    names = [str(n) for n in feature_names(plan[0] if target else plan)]
-    features = [n for n in names if n not in set(args.exclude or ["id"])]
+    read_all = read(path, target, **options)
+    X = read_all[0] if target else read_all
+    features = [n for n in X.columns if n not in set(args.exclude or ["id"])]
     X, y = read(path, target, columns=features, **options) if target else (
         read(path, columns=features, **options), None)
     return X, y, features
@@ -79,8 +78,8 @@ def cmd_make_data(args):
 
 def fit_model(args):
     """Fit, save the model and its metadata, write the report: returns (pipeline, metadata)."""
-    from outofcore._model_io import meta_path, refuse_existing, save_model
-    from outofcore.report import FitMonitor, write_report
+    from outofcore.cli.model_io import meta_path, refuse_existing, save_model
+    from outofcore.cli.report import FitMonitor, write_report
 
     report = f"{args.out}.report"
     refuse_existing([args.out, meta_path(args.out), f"{report}.html", f"{report}.json"],
@@ -142,7 +141,7 @@ def predict_file(args, model, data, out, method):
 
 
 def cmd_predict(args):
-    from outofcore._model_io import load_model
+    from outofcore.cli.model_io import load_model
 
     model = load_model(args.model, device=args.device or "cpu")
     method = "predict_proba" if args.proba else args.method
@@ -158,7 +157,7 @@ def cmd_predict(args):
 
 def cmd_compile(args):
     from outofcore import compile_pipeline
-    from outofcore._model_io import (
+    from outofcore.cli.model_io import (
         load_metadata,
         load_model,
         meta_path,
@@ -189,7 +188,7 @@ def cmd_compile(args):
 def cmd_info(args):
     import json
 
-    from outofcore._model_io import load_metadata, load_model
+    from outofcore.cli.model_io import load_metadata, load_model
 
     model = load_model(args.model)
     meta = load_metadata(args.model)
@@ -222,8 +221,8 @@ def cmd_demo(args):
     import tempfile
 
     from outofcore import read_parquet
-    from outofcore._distributed import compute
-    from outofcore._model_io import refuse_existing
+    from outofcore.runtime.scheduler import compute
+    from outofcore.cli.model_io import refuse_existing
     from outofcore.data import generate
 
     folder = args.dir or tempfile.mkdtemp(prefix="outofcore-demo-")

@@ -4,7 +4,7 @@ Each scaler accepts what scikit-learn's does (NumPy arrays, pandas DataFrames) a
 on it, and also accepts dask arrays and dask DataFrames:
 
 * ``fit``/``partial_fit`` on dask input is one parallel pass: every block is summarised by
-  :func:`outofcore._stats.chunk` and the summaries are merged in a tree by ``dask.array.reduction``;
+  :func:`outofcore.preprocessing.stats.chunk` and the summaries are merged in a tree by ``dask.array.reduction``;
   a later ``partial_fit`` merges into what was seen before.
 * ``transform``/``inverse_transform`` on dask input are lazy: they return a dask array built
   with ``map_blocks`` (a dask DataFrame comes back as a dask array with the same columns).
@@ -16,14 +16,14 @@ reads these. ``_transform_block(block)`` applies the fitted transform to one Num
 validation, for callers that fuse scaling into their own block loop.
 
 The plumbing the three share (validation, the dask reduction that fits, the ``map_blocks`` that
-transforms) lives in :mod:`outofcore._scaling`; each class here names its statistics, its fitted
+transforms) lives in :mod:`outofcore.preprocessing._scaling`; each class here names its statistics, its fitted
 attributes and its per-column block maths.
 """
 
 import numpy as np
 
-from outofcore import _stats
-from outofcore._scaling import _BaseScaler
+from outofcore.preprocessing import stats as _stats
+from outofcore.preprocessing._scaling import _BaseScaler
 
 __all__ = ["StandardScaler", "MinMaxScaler", "MaxAbsScaler"]
 

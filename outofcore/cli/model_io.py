@@ -17,17 +17,18 @@ never leaves a half-written model.
 import json
 import os
 import platform
-import secrets
+
+from outofcore.io import files
 
 # Types that skops does not trust by itself but an outofcore pipeline holds (MLP optimizers
 # included). Anything else in a model file is refused on load.
 TRUSTED_TYPES = (
     "numpy.dtype",
-    "outofcore._stats.Record",
-    "outofcore.incremental.Incremental",
-    "outofcore.scalers.MaxAbsScaler",
-    "outofcore.scalers.MinMaxScaler",
-    "outofcore.scalers.StandardScaler",
+    "outofcore.preprocessing.stats.Record",
+    "outofcore.preprocessing.scalers.MaxAbsScaler",
+    "outofcore.preprocessing.scalers.MinMaxScaler",
+    "outofcore.preprocessing.scalers.StandardScaler",
+    "outofcore.training.incremental.Incremental",
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
     "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
 )
@@ -41,44 +42,8 @@ def meta_path(path):
 
 def refuse_existing(paths, overwrite):
     """Raise FileExistsError naming the first of ``paths`` that exists, unless ``overwrite``."""
-    if overwrite:
-        return
     for path in paths:
-        if os.path.exists(path):
-            raise FileExistsError(f"{path} already exists; pass --overwrite to replace it, or "
-                                  f"choose another --out")
-
-
-def write_atomic(path, write):
-    """Call ``write(tmp_path)``, then rename the finished file to ``path``."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{secrets.token_hex(4)}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
-
-
-def write_json(path, doc):
-    """Write ``doc`` as indented JSON, atomically."""
-
-    def write(tmp):
-        with open(tmp, "w") as f:
-            json.dump(doc, f, indent=1, default=_jsonable)
-
-    return write_atomic(path, write)
-
-
-def _jsonable(value):
-    """NumPy scalars and arrays in metadata become plain JSON numbers and lists."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
+        files.refuse_existing(path, overwrite=overwrite, hint="pass --overwrite to replace it")
 
 
 def versions():
@@ -124,8 +89,9 @@ def save_model(model, path, *, metadata=None):
     callbacks = {k: None for k in params if k == "callback" or k.endswith("__callback")}
     if callbacks:
         model.set_params(**callbacks)
-    write_atomic(path, lambda tmp: sio.dump(model, tmp))
-    write_json(meta_path(path), {**(metadata or {}), "versions": versions()})
+    with files.publishing(path, overwrite=True) as tmp:
+        sio.dump(model, tmp)
+    files.write_json(meta_path(path), {**(metadata or {}), "versions": versions()})
     return os.fspath(path)
 
 

@@ -14,8 +14,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import FLOAT_DTYPES, check_array, check_is_fitted, validate_data
 
-from outofcore import _stats
-from outofcore._arrays import align_to, as_dask_array, feature_names, is_dask_collection
+from outofcore.io.inputs import align_to, as_array, feature_names, is_dask_collection
+from outofcore.io.table import Table
+from outofcore.preprocessing import stats as _stats
 
 
 def _float_dtype(dtype):
@@ -32,8 +33,8 @@ def _row_blocks(X, *, lengths):
     """
     import dask.array as da
 
-    if lengths:
-        X = as_dask_array(X)
+    if lengths or isinstance(X, Table):
+        X = as_array(X)
     else:
         if hasattr(X, "to_dask_array"):
             X = X.to_dask_array()
@@ -201,7 +202,7 @@ class _BaseScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def _dask_record(self, X, sample_weight, reset):
         import dask.array as da
 
-        from outofcore._distributed import compute
+        from outofcore.runtime.scheduler import compute
 
         if not self._weighs_rows():
             sample_weight = None

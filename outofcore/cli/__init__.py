@@ -1,0 +1,1 @@
+"""The ``outofcore`` command (its modules are imported by the command only)."""

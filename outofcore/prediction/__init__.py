@@ -1,0 +1,1 @@
+"""Predicting: lazy outputs on dask collections, and ``predict_to_parquet``."""

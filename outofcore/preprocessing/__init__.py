@@ -1,0 +1,1 @@
+"""Out-of-core preprocessing: steps fitted by one parallel reduction, applied lazily per block."""

@@ -1,0 +1,1 @@
+"""Training: ``Incremental``'s fold of ``partial_fit`` over blocks, its sources and callbacks."""

@@ -1,0 +1,533 @@
+"""``Incremental``: fit any estimator with ``partial_fit`` block by block over data larger than memory.
+
+``fit`` is a reset followed by a seeded fold: for each epoch, draw the block order and one row
+seed per block from ``random_state``, then apply one small step (:class:`~outofcore.training.
+steps.FoldStep`: check, shuffle, ``partial_fit``) to each block in that order. Blocks come from
+a source (:mod:`outofcore.training.sources`) that computes them ahead locally or runs each step
+on the cluster worker that holds its block; progress bars, checkpoints and fit reports are
+callbacks (:mod:`outofcore.training.callbacks`).
+"""
+
+import time
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
+from sklearn.exceptions import DataConversionWarning
+from sklearn.metrics import get_scorer
+from sklearn.utils import check_random_state, get_tags
+from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping, process_routing
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from outofcore.io.inputs import align_to, as_array, feature_names, is_dask_collection
+from outofcore.io.table import Table
+from outofcore.runtime.progress import wants_bar
+from outofcore.runtime.scheduler import compute
+from outofcore.runtime.threads import thread_guard
+from outofcore.training import validation
+from outofcore.training.callbacks import Calls, ProgressBar, as_callbacks
+from outofcore.training.checkpoint import Position, checkpoint_for
+from outofcore.training.scoring import dask_score
+from outofcore.training.sources import block_source
+from outofcore.training.steps import FoldStep, check_partial_fit_params, rows_shuffled_once
+
+
+# What a fit keeps besides the learned attributes: the generator, the fold's position, the data
+# held out for early stopping.
+_SCRATCH = ("_rng", "_position", "_held")
+
+
+def _inner_has(attr):
+    """available_if check: the fitted ``estimator_`` if present, else ``estimator``, has attr."""
+
+    def check(self):
+        return hasattr(self.__dict__.get("estimator_", self.estimator), attr)
+
+    return check
+
+
+class Incremental(MetaEstimatorMixin, BaseEstimator):
+    """Train an estimator with ``partial_fit`` one block at a time, for data larger than memory.
+
+    ``fit`` clones ``estimator`` into ``estimator_`` and folds ``partial_fit`` over the row
+    blocks of X, ``epochs`` passes. Each epoch visits the blocks in a new random order and
+    shuffles the rows inside each block, both drawn from ``random_state``, so equal
+    ``random_state`` gives identical models. Only ``prefetch + 1`` blocks are in memory at a time.
+    Prediction methods are lazy on dask input. The fitted estimator's attributes (``coef_``,
+    ``cluster_centers_``, ...) can be read on the wrapper.
+
+    Parameters
+    ----------
+    estimator : estimator with ``partial_fit``
+        SGDClassifier/Regressor, Perceptron, PassiveAggressive*, MiniBatchKMeans, MLPClassifier/
+        Regressor, MultinomialNB, BernoulliNB, IncrementalPCA, or any estimator implementing
+        ``partial_fit``.
+    epochs : int, default=1
+        Passes over the training blocks.
+    shuffle_blocks : bool, default=True
+        Visit the blocks in a new random order each epoch.
+    shuffle_rows : bool, default=True
+        Shuffle the rows inside each block each epoch (one part of a time-ordered data set is
+        rarely i.i.d.; shuffling brings partial_fit close to an in-memory fit). The rows are
+        permuted once, in the thread that produces the block: an estimator that would shuffle
+        them again inside ``partial_fit`` (``shuffle=True`` of SGD*, Perceptron,
+        PassiveAggressive*, MLP*) runs with ``shuffle=False`` during the fit and gets
+        ``shuffle=True`` back after it; the rows still reach it in a uniformly random order.
+        False leaves the rows in order and the estimator's own shuffle as it is.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the block order, the row order, the held-out data of early stopping and, when
+        the wrapped estimator has a ``random_state`` parameter left at None, the estimator
+        itself: it gets the first number drawn from this generator. An estimator's own
+        ``random_state`` is left as it is.
+    classes : array-like, default=None
+        Every label of a classifier (``classes=`` passed to ``fit`` takes precedence). Labels
+        in y outside them are an error naming their row. When None, they are found in one
+        pass over y (a parquet target is read alone for it).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, score after each epoch, and stop after
+        ``n_iter_no_change`` epochs that do not improve the best score by ``tol``. Whole blocks
+        are held out when there are enough of them (``round(validation_fraction * blocks) >= 1``),
+        else that fraction of the rows of every block (in-memory input is one block).
+    validation_fraction : float, default=0.1
+    n_iter_no_change : int, default=2
+    tol : float, default=1e-4
+    scoring : str or callable, default=None
+        Validation score (a scikit-learn scorer name, or ``scorer(estimator, X, y)``), checked
+        before the first block is read. None: the estimator's own score (accuracy, R^2, minus
+        the inertia) over every held-out row; a scorer gives the row-weighted mean of its
+        block scores.
+    prefetch : int, default=2
+        Blocks computed ahead, in parallel, while ``partial_fit`` runs on the current one.
+    verbose : bool or "auto", default=False
+        A progress bar (rows/s, time left) on stderr; "auto" shows it only on a terminal.
+    callback : callable, Callback or list of them, default=None
+        Told about the fit as it runs (see :class:`outofcore.training.callbacks.Callback`); a
+        plain function is called after every block with a dict (``rows``, ``total``,
+        ``seconds``, ``epoch``, ``block``, ``wait_seconds``, ``learn_seconds``, ...).
+    checkpoint : str or path-like, default=None
+        A file where ``fit`` records the model and its position every ``checkpoint_every`` and
+        at the end of every epoch. When the file exists, ``fit`` resumes from it and gives the
+        model an uninterrupted fit would have; it is deleted when the fit completes. Loading
+        accepts only scikit-learn, NumPy and the estimator's own types. ``partial_fit`` does
+        not use it.
+    checkpoint_every : int or str, default="60s"
+        Blocks between checkpoints (an int), or a duration (``"30s"``, ``"10m"``).
+
+    Attributes
+    ----------
+    estimator_ : estimator
+        The fitted clone of ``estimator``.
+    classes_ : ndarray
+        Class labels (classifiers).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        When X had string column names (DataFrames, or Tables from the readers).
+    n_epochs_ : int
+        Epochs run (fewer than ``epochs`` when early stopping fired).
+    n_blocks_seen_ : int
+    n_samples_seen_ : int
+        Rows passed to ``partial_fit``, over every epoch.
+    history_ : list of dict
+        One entry per epoch: ``epoch``, ``rows`` (cumulative), ``seconds``, ``score``
+        (validation score or None), ``loss`` (the estimator's ``loss_`` where it has one),
+        ``wait_seconds`` and ``learn_seconds``.
+
+    Notes
+    -----
+    On a cluster (a ``distributed`` Client active in this process, or set with
+    ``dask.config.set(scheduler=client)`` or ``with client.as_current()``) each ``partial_fit``
+    runs on the worker that holds its block; the model travels, the data stays. Block order and
+    row seeds are drawn in the client, so the model equals the local scheduler's for the same
+    ``random_state``, and a worker lost mid-fit costs a recomputation, not the fit.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> from sklearn.linear_model import SGDClassifier
+    >>> from outofcore import Incremental
+    >>> X = da.random.default_rng(0).normal(size=(1000, 3), chunks=250)
+    >>> y = (X[:, 0] > 0).astype(int)
+    >>> model = Incremental(SGDClassifier(), epochs=2, random_state=0).fit(X, y)
+    >>> model.n_epochs_, model.classes_.tolist(), model.coef_.shape
+    (2, [0, 1], (1, 3))
+    """
+
+    def __init__(self, estimator, *, epochs=1, shuffle_blocks=True, shuffle_rows=True,
+                 random_state=None, classes=None, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=2, tol=1e-4, scoring=None, prefetch=2, verbose=False,
+                 callback=None, checkpoint=None, checkpoint_every="60s"):
+        self.estimator = estimator
+        self.epochs = epochs
+        self.shuffle_blocks = shuffle_blocks
+        self.shuffle_rows = shuffle_rows
+        self.random_state = random_state
+        self.classes = classes
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.scoring = scoring
+        self.prefetch = prefetch
+        self.verbose = verbose
+        self.callback = callback
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
+
+    def __getattr__(self, name):
+        # Fitted attributes of the wrapped estimator, read-only (dask-ml's wrappers do the same).
+        inner = self.__dict__.get("estimator_")
+        if inner is not None and name.endswith("_") and not name.startswith("_"):
+            return getattr(inner, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        inner = get_tags(self.estimator)
+        tags.estimator_type = inner.estimator_type
+        tags.classifier_tags = inner.classifier_tags
+        tags.regressor_tags = inner.regressor_tags
+        tags.transformer_tags = inner.transformer_tags
+        tags.target_tags = inner.target_tags
+        tags.input_tags = inner.input_tags
+        if tags.classifier_tags is not None:
+            tags.classifier_tags.multi_label = False
+        return tags
+
+    def get_metadata_routing(self):
+        """Route ``fit``/``partial_fit`` metadata to the wrapped estimator's ``partial_fit``."""
+        mapping = MethodMapping().add(caller="fit", callee="partial_fit").add(
+            caller="partial_fit", callee="partial_fit")
+        return MetadataRouter(owner=self).add(estimator=self.estimator, method_mapping=mapping)
+
+    # ---------------------------------------------------------------------------- fitting
+    def fit(self, X, y=None, **fit_params):
+        """Fit a fresh clone of ``estimator`` over the blocks of X, ``epochs`` passes.
+
+        Gives exactly what ``clone(self).fit(X, y)`` gives: everything learned before is
+        forgotten. With ``checkpoint`` set, resumes from the checkpoint when it exists.
+
+        Parameters
+        ----------
+        X : Table, dask array or DataFrame, NumPy array, sparse matrix or pandas DataFrame
+        y : dask array or Series, or array-like of shape (n_samples,), default=None
+        **fit_params
+            Passed to every ``partial_fit`` call: ``sample_weight`` (row-aligned with X, cut
+            into its blocks), ``classes`` (takes precedence over the ``classes`` parameter).
+            Metadata routing, when enabled, routes what ``partial_fit`` requests.
+
+        Returns
+        -------
+        self
+        """
+        for name in [n for n in vars(self) if n in _SCRATCH or (
+                n.endswith("_") and not n.startswith("_"))]:
+            delattr(self, name)
+        with thread_guard():
+            return self._fit(X, y, fit_params, "fit", epochs=self.epochs,
+                             resume=self.checkpoint is not None)
+
+    def partial_fit(self, X, y=None, **fit_params):
+        """Continue training with one pass over the blocks of X (a fresh clone on the first call)."""
+        with thread_guard():
+            return self._fit(X, y, fit_params, "partial_fit", epochs=1, resume=False)
+
+    def _fit(self, X, y, fit_params, caller, *, epochs, resume):
+        first_call = "estimator_" not in self.__dict__
+        self._check_params(epochs)
+        scorer = None if self.scoring is None else get_scorer(self.scoring)
+        params = self._routed(fit_params, caller)
+        weights, classes = params.pop("sample_weight", None), params.pop("classes", None)
+        locate = X.locate if isinstance(X, Table) else None
+        X, y, weights = self._inputs(X, y, weights, first_call)
+        if first_call:
+            self._start(y, classes)
+        check_partial_fit_params(self.estimator_, {**params, **(
+            {"sample_weight": 1} if weights is not None else {})})
+        source = block_source([X, y, weights], prefetch=self.prefetch, locate=locate)
+        self._position = Position()
+        callbacks = ([ProgressBar(f"fit {type(self.estimator).__name__}")]
+                     if wants_bar(self.verbose) else []) + as_callbacks(self.callback)
+        if resume:
+            saver = checkpoint_for(self, source.row_chunks, epochs)
+            saver.restore(self)  # when there is a checkpoint: the model and self._position
+            callbacks.insert(0, saver)  # saved before a callback can interrupt the fit
+        train, valid, holdout = self._held_out(source, self._position)
+        step = FoldStep(
+            classes=getattr(self, "classes_", None),
+            shuffle_rows=self.shuffle_rows,
+            params=params,
+            names=getattr(self, "feature_names_in_", None),
+            allow_nan=get_tags(self.estimator_).input_tags.allow_nan,
+            holdout=holdout,
+        )
+        remaining = epochs - self.n_epochs_ if resume else epochs
+        rows = int(sum(source.row_chunks[i] for i in train))
+        calls = Calls(callbacks, total=rows * max(remaining, 0))
+        calls("on_fit_begin", self, {"total": calls.total, "epochs": remaining})
+        error = None
+        try:
+            with rows_shuffled_once(self, self.shuffle_rows):
+                self._epochs(source, train, valid, holdout, step, scorer, remaining, calls,
+                             last_epoch=self.n_epochs_ + remaining)
+        except BaseException as e:
+            error = e
+            raise
+        finally:
+            calls("on_fit_end", self, {**calls.totals(), "error": error})
+        del self._position
+        return self
+
+    def _epochs(self, source, train, valid, holdout, step, scorer, remaining, calls, last_epoch):
+        """Run the epochs from ``self._position`` on; stop early when validation stalls."""
+        position, rng = self._position, self._rng
+        for _ in range(remaining):
+            start = time.perf_counter() - position.seconds
+            if position.epoch_rng_state is None:
+                position.epoch_rng_state = rng.get_state()
+            else:
+                rng.set_state(position.epoch_rng_state)
+            order = rng.permutation(train) if self.shuffle_blocks else np.asarray(train)
+            seeds = rng.randint(np.iinfo(np.int32).max, size=len(order))
+            # Empty blocks are dropped after the draws, so the draws match any chunking's.
+            todo = [(int(i), int(s)) for i, s in zip(order, seeds) if source.row_chunks[i] > 0]
+            waited = learned = 0.0
+            for index, estimator, wait, learn in source.fold(self.estimator_,
+                                                             todo[position.block:], step):
+                self.estimator_ = estimator
+                rows = int(source.row_chunks[index])
+                if holdout is not None:
+                    rows = int(holdout.train_mask(index, rows).sum())
+                self.n_blocks_seen_ += 1
+                self.n_samples_seen_ += rows
+                position.block += 1
+                position.seconds = time.perf_counter() - start
+                waited, learned = waited + wait, learned + learn
+                calls.block(self, {"epoch": self.n_epochs_ + 1, "block": index,
+                                   "block_rows": rows, "wait_seconds": wait,
+                                   "learn_seconds": learn})
+            self.n_epochs_ += 1
+            score = None
+            if len(valid):
+                score = validation.validation_score(source, valid, self.estimator_, scorer,
+                                                    holdout)
+            entry = {"epoch": self.n_epochs_, "rows": self.n_samples_seen_,
+                     "seconds": time.perf_counter() - start, "score": score,
+                     "loss": _as_float(getattr(self.estimator_, "loss_", None)),
+                     "wait_seconds": waited, "learn_seconds": learned}
+            self.history_.append(entry)
+            stop = False
+            if score is not None:
+                if score > position.best + self.tol:
+                    position.best, position.stale = score, 0
+                else:
+                    position.stale += 1
+                stop = position.stale >= self.n_iter_no_change
+            position.block, position.seconds = 0, 0.0
+            position.epoch_rng_state = rng.get_state()
+            last = stop or self.n_epochs_ >= last_epoch
+            calls("on_epoch_end", self, {**entry, "last": last})
+            if stop:
+                break
+
+    def _start(self, y, classes):
+        """First call: a fresh clone, empty counters, the generator, the labels."""
+        rng = check_random_state(self.random_state)
+        # Drawn first whatever the estimator, so the fold's draws that follow never depend on it.
+        inner_seed = int(rng.randint(np.iinfo(np.int32).max))
+        self.estimator_ = clone(self.estimator)
+        if (self.random_state is not None and "random_state" in self.estimator_.get_params()
+                and self.estimator_.get_params()["random_state"] is None):
+            self.estimator_.set_params(random_state=inner_seed)
+        self._rng = rng
+        self.n_epochs_ = self.n_blocks_seen_ = self.n_samples_seen_ = 0
+        self.history_ = []
+        if is_classifier(self.estimator):
+            self.classes_ = self._labels(y, self.classes if classes is None else classes)
+
+    def _labels(self, y, classes):
+        if classes is not None:
+            classes = np.asarray(classes)
+            unique = np.unique(classes)
+            if len(unique) != len(classes):
+                raise ValueError(f"classes={classes.tolist()} repeats a label")
+            return unique if y is None or y.dtype == object else unique.astype(y.dtype,
+                                                                               copy=False)
+        if isinstance(y, np.ndarray):
+            return np.unique(y)
+        import dask.array as da
+
+        return np.asarray(compute(da.unique(y))[0], dtype=y.dtype)
+
+    def _held_out(self, source, position):
+        """(training blocks, validation blocks, RowHoldout or None) of this fit; drawn once and
+        kept in the position, so a resumed fit holds out what the interrupted one did."""
+        every = np.arange(source.n_blocks)
+        if not self.early_stopping:
+            return every, np.array([], dtype=int), None
+        if position.valid_blocks is None and position.holdout_seed is None:
+            held = self.__dict__.get("_held")  # a later partial_fit keeps the first call's
+            if held is None:
+                _, valid, holdout = validation.split(source.row_chunks,
+                                                     self.validation_fraction, self._rng)
+                held = self._held = ([int(v) for v in valid] if holdout is None else None,
+                                     None if holdout is None else holdout.seed)
+            position.valid_blocks, position.holdout_seed = held
+        if position.holdout_seed is not None:
+            return every, every, validation.RowHoldout(float(self.validation_fraction),
+                                                       position.holdout_seed)
+        valid = np.asarray(position.valid_blocks, dtype=int)
+        return np.setdiff1d(every, valid), valid, None
+
+    def _routed(self, fit_params, method):
+        from sklearn import get_config
+
+        if get_config().get("enable_metadata_routing", False):
+            return dict(process_routing(self, method, **fit_params).estimator.partial_fit)
+        return dict(fit_params)
+
+    def _check_params(self, epochs):
+        for name, value, low in [("epochs", epochs, 1), ("prefetch", self.prefetch, 0),
+                                 ("n_iter_no_change", self.n_iter_no_change, 1)]:
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
+        if not 0 < self.validation_fraction < 1:
+            raise ValueError(
+                f"validation_fraction must be in (0, 1); got {self.validation_fraction!r}.")
+        if not hasattr(self.estimator, "partial_fit"):
+            raise TypeError(
+                f"{type(self.estimator).__name__} has no partial_fit, so it cannot learn block by "
+                f"block. Use an estimator with partial_fit (SGDClassifier, SGDRegressor, "
+                f"MiniBatchKMeans, MLPClassifier, MultinomialNB, IncrementalPCA, ...)."
+            )
+
+    def _inputs(self, X, y, weights, first_call):
+        """X, y and weights as row-aligned arrays (dask, or NumPy for in-memory X)."""
+        sparse_ok = get_tags(self.estimator).input_tags.sparse
+        if is_dask_collection(X):
+            names = feature_names(X)
+            X = as_array(X)
+            if X.ndim != 2:
+                raise ValueError(f"X must be 2-D (rows, features); got shape {X.shape}.")
+            if hasattr(X._meta, "tocsr") and not sparse_ok:
+                raise TypeError(
+                    f"{type(self.estimator).__name__} cannot learn from sparse input, and X has "
+                    f"sparse blocks (from OneHotEncoder(sparse_output=True)?). Pass "
+                    f"sparse_output=False, or use an estimator that takes sparse input (SGD*, "
+                    f"Perceptron, naive Bayes)."
+                )
+            self._check_features(X.shape[1], names, reset=first_call)
+        else:
+            X = validate_data(self, X, reset=first_call, dtype=None, ensure_all_finite=False,
+                              accept_sparse="csr" if sparse_ok else False)
+        if y is None and get_tags(self.estimator).target_tags.required:
+            raise ValueError(f"{type(self).__name__}({type(self.estimator).__name__}) requires "
+                             f"y to be passed, but the target y is None.")
+        if y is not None:
+            y = align_to(X, y, name="y")
+            if y.ndim == 2 and y.shape[1] == 1 and \
+                    not get_tags(self.estimator).target_tags.multi_output:
+                warnings.warn(
+                    "A column-vector y was passed when a 1d array was expected. Please change "
+                    "the shape of y to (n_samples,), for example using ravel().",
+                    DataConversionWarning, stacklevel=4)
+                y = y[:, 0]
+            if is_classifier(self.estimator) and y.ndim != 1:
+                raise ValueError(
+                    f"y has shape {y.shape}; Incremental classifiers take one label per row "
+                    f"(1-D y). Multi-label and multi-output targets are not supported.")
+        if weights is not None:
+            weights = align_to(X, weights, name="sample_weight")
+        return X, y, weights
+
+    def _check_features(self, n_features, names, *, reset):
+        if reset:
+            self.n_features_in_ = n_features
+            if names is not None:
+                self.feature_names_in_ = names
+            elif "feature_names_in_" in self.__dict__:
+                del self.feature_names_in_
+            return
+        if n_features != self.n_features_in_:
+            raise ValueError(f"X has {n_features} features, but {type(self).__name__} is "
+                             f"expecting {self.n_features_in_} features as input.")
+        expected = self.__dict__.get("feature_names_in_")
+        if expected is not None and names is not None and list(names) != list(expected):
+            raise ValueError(f"X has columns {list(names)} but the model was fitted on "
+                             f"{list(expected)}; select the same columns in the same order.")
+
+    # ------------------------------------------------------------------------ predicting
+    def _call(self, method, X):
+        check_is_fitted(self)
+        if not is_dask_collection(X):
+            # estimator_ learned from NumPy blocks: give it NumPy, checked against our features.
+            X = validate_data(self, X, reset=False, dtype=None, ensure_all_finite=False,
+                              accept_sparse=True)
+            return getattr(self.estimator_, method)(X)
+        from outofcore.prediction.lazy import lazy_method
+
+        names = feature_names(X)
+        X = as_array(X)
+        self._check_features(X.shape[1], names, reset=False)
+        return lazy_method(self.estimator_, method, X)
+
+    @available_if(_inner_has("predict"))
+    def predict(self, X):
+        """Predict with ``estimator_``: lazy (a dask array) on dask input, eager otherwise."""
+        return self._call("predict", X)
+
+    @available_if(_inner_has("predict_proba"))
+    def predict_proba(self, X):
+        """Class probabilities, one column per ``classes_``; lazy on dask input."""
+        return self._call("predict_proba", X)
+
+    @available_if(_inner_has("predict_log_proba"))
+    def predict_log_proba(self, X):
+        """Log class probabilities; lazy on dask input."""
+        return self._call("predict_log_proba", X)
+
+    @available_if(_inner_has("decision_function"))
+    def decision_function(self, X):
+        """Decision function of ``estimator_``; lazy on dask input."""
+        return self._call("decision_function", X)
+
+    @available_if(_inner_has("transform"))
+    def transform(self, X):
+        """Transform with ``estimator_``; lazy on dask input."""
+        return self._call("transform", X)
+
+    @available_if(_inner_has("transform"))
+    def fit_transform(self, X, y=None, **fit_params):
+        """Fit, then transform X (lazily on dask input)."""
+        return self.fit(X, y, **fit_params).transform(X)
+
+    @available_if(_inner_has("get_feature_names_out"))
+    def get_feature_names_out(self, input_features=None):
+        """Output feature names of ``estimator_``."""
+        check_is_fitted(self)
+        return self.estimator_.get_feature_names_out(input_features)
+
+    @available_if(_inner_has("score"))
+    def score(self, X, y=None, sample_weight=None):
+        """Accuracy for classifiers and R^2 for regressors over every row, minus the inertia for
+        clusterers, else the estimator's score averaged over rows.
+
+        One parallel pass on dask input; ``estimator_.score`` on in-memory input.
+        """
+        check_is_fitted(self)
+        if not is_dask_collection(X):
+            X = validate_data(self, X, reset=False, dtype=None, ensure_all_finite=False,
+                              accept_sparse=True)
+            kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
+            return self.estimator_.score(X, y, **kwargs)
+        names = feature_names(X)
+        X = as_array(X)
+        self._check_features(X.shape[1], names, reset=False)
+        y = None if y is None else align_to(X, y, name="y")
+        w = None if sample_weight is None else align_to(X, sample_weight, name="sample_weight")
+        with thread_guard():
+            return dask_score(self.estimator_, X, y, w)
+
+
+def _as_float(value):
+    return None if value is None else float(value)
