@@ -44,8 +44,8 @@ def test_non_finite_feature_in_a_late_part_names_file_row_and_column(tmp_path, v
     folder = _write_parts(tmp_path / "d", [100, 100, 100], edit=_late(value, "b"))
     X, y = ooc.read_parquet(folder, target="t")
     model = ooc.Incremental(SGDClassifier(), shuffle_blocks=False)
-    todo = "impute it" if np.isnan(value) else "replace or drop"
-    with pytest.raises(ValueError, match=rf"X holds {value} at row 57 of .*part-2\.parquet "
+    shown, todo = ("NaN", "impute it") if np.isnan(value) else (value, "replace or drop")
+    with pytest.raises(ValueError, match=rf"X holds {shown} at row 57 of .*part-2\.parquet "
                                          rf"\(row group 1\), column 'b'; {todo}"):
         model.fit(X, y)
 
@@ -56,7 +56,7 @@ def test_nan_after_a_scaler_names_the_row_and_column(tmp_path):
     folder = _write_parts(tmp_path / "d", [100, 100, 100], edit=_late(np.nan, "c"))
     X, y = ooc.read_parquet(folder, target="t")
     pipe = make_pipeline(ooc.StandardScaler(), ooc.Incremental(SGDClassifier()))
-    with pytest.raises(ValueError, match=r"X holds nan at row 257 \(row 57 of block \d\), "
+    with pytest.raises(ValueError, match=r"X holds NaN at row 257 \(row 57 of block \d\), "
                                          r"column 2; impute it"):
         pipe.fit(X, y)
 

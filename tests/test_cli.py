@@ -349,7 +349,7 @@ def test_the_command_chooses_jemalloc_unless_the_user_did(preset):
     env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
     if preset is not None:
         env["ARROW_DEFAULT_MEMORY_POOL"] = preset
-    code = ("from outofcore import cli; cli._prefer_jemalloc(); import pyarrow as pa; "
+    code = ("from outofcore.cli import main; main._prefer_jemalloc(); import pyarrow as pa; "
             "print(pa.default_memory_pool().backend_name)")
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                             timeout=60, check=True)

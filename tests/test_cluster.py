@@ -170,7 +170,8 @@ def test_errors_on_workers_reach_the_caller_unchanged(client, tmp_path, parts):
             part.iloc[700, 2] = np.nan
         part.to_parquet(bad / f"part-{i}.parquet", row_group_size=300)
     X, y = ooc.read_parquet(bad, target="target", block_rows=300)
-    with pytest.raises(ValueError, match=r"column 'f2' holds nan at row 700 of .*part-1\.parquet"):
+    with pytest.raises(ValueError, match=r"X holds NaN at row 700 of .*part-1\.parquet "
+                                         r"\(row group 2\), column 'f2'"):
         ooc.Incremental(SGDClassifier(), shuffle_blocks=False).fit(X, y)
     model = _local(lambda: _fit_files(folder))
     dest = tmp_path / "out"

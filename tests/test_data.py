@@ -63,7 +63,7 @@ def test_layout_does_not_change_values(tmp_path):
     a, b = pd.read_parquet(tmp_path / "a"), pd.read_parquet(tmp_path / "b")
     pd.testing.assert_frame_equal(a, b)
     X, y = read_csv(tmp_path / "c", target="target", exclude=["id"])
-    x, yy = dask.compute(X, y)
+    x, yy = dask.compute(X.to_dask_array(), y)
     assert_array_equal(x, a.filter(like="f").to_numpy())
     assert_array_equal(yy, a["target"].to_numpy())
 
@@ -72,7 +72,8 @@ def test_layout_does_not_change_values(tmp_path):
 def test_classification_is_learnable_but_noisy(tmp_path, n_classes):
     """A scaled linear model reaches roughly 0.7-0.9 accuracy; the features need scaling."""
     data.generate(tmp_path / "d", rows=6000, features=6, n_classes=n_classes, seed=1)
-    X, y = dask.compute(*read_parquet(tmp_path / "d", target="target", exclude=["id"]))
+    X, y = read_parquet(tmp_path / "d", target="target", exclude=["id"])
+    X, y = dask.compute(X.to_dask_array(), y)
     assert y.dtype == np.int64 and set(np.unique(y)) == set(range(n_classes))
     scales = X.std(axis=0)
     assert scales.max() / scales.min() > 100
@@ -83,7 +84,8 @@ def test_classification_is_learnable_but_noisy(tmp_path, n_classes):
 def test_regression_target(tmp_path):
     """The regression target is float64 and linear in the features with R^2 near 0.8."""
     data.generate(tmp_path / "d", rows=4000, features=5, task="regression", seed=2)
-    X, y = dask.compute(*read_parquet(tmp_path / "d", target="target", exclude=["id"]))
+    X, y = read_parquet(tmp_path / "d", target="target", exclude=["id"])
+    X, y = dask.compute(X.to_dask_array(), y)
     assert y.dtype == np.float64
     assert 0.7 <= LinearRegression().fit(X[:3000], y[:3000]).score(X[3000:], y[3000:]) <= 0.9
 

@@ -316,7 +316,7 @@ def test_nan_in_a_block_names_block_row_and_column(classification_data):
     X = X.copy()
     X[1234, 3] = np.nan
     Xd, yd = da.from_array(X, chunks=500), da.from_array(y, chunks=500)
-    with pytest.raises(ValueError, match=r"X holds nan at row 1234 \(row 234 of block 2\), "
+    with pytest.raises(ValueError, match=r"X holds NaN at row 1234 \(row 234 of block 2\), "
                                          r"column 3; impute it"):
         Incremental(SGDClassifier(), shuffle_blocks=False, shuffle_rows=False).fit(Xd, yd)
 

@@ -448,3 +448,18 @@ def test_blocks_built_by_tiles_equal_column_stack(monkeypatch, dtype, rows, tile
     expected = np.column_stack([columns[n] for n in names]).astype(dtype).reshape(rows, 3)
     assert block.flags.c_contiguous and block.dtype == np.dtype(dtype)
     assert_array_equal(block, expected)
+
+
+def test_rows_are_selected_by_slices(tmp_path):
+    """X[a:b] holds rows a..b-1 in blocks cut at the same places, reads only the blocks it
+    needs, and names rows by their file and row."""
+    frame = _write_parts(tmp_path, _parts(np.random.default_rng(11), [25, 25]), row_group_size=10)
+    X, y = read_parquet(tmp_path, target="target", block_rows=10)
+    part = X[13:41]
+    assert part.shape == (28, 5) and part.chunks[0] == (7, 5, 10, 6)
+    pd.testing.assert_frame_equal(part.compute(), frame.drop(columns="target").iloc[13:41]
+                                  .reset_index(drop=True))
+    assert part.where(2, 1) == f"row 1 of {tmp_path / 'part-1.parquet'} (row group 0)"
+    assert_array_equal(part[["f0"]].to_dask_array(dtype="float64").compute().ravel(),
+                       frame["f0"].to_numpy()[13:41])
+    assert X[60:70].shape == (0, 5) and len(X[60:70].compute()) == 0

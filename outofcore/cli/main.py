@@ -157,13 +157,8 @@ def cmd_predict(args):
 
 def cmd_compile(args):
     from outofcore import compile_pipeline
-    from outofcore.cli.model_io import (
-        load_metadata,
-        load_model,
-        meta_path,
-        refuse_existing,
-        write_json,
-    )
+    from outofcore.cli.model_io import load_metadata, load_model, meta_path, refuse_existing
+    from outofcore.io.files import write_json
 
     refuse_existing([args.out, meta_path(args.out)], args.overwrite)
     if args.device == "cuda":
@@ -255,7 +250,7 @@ def cmd_demo(args):
         seconds = time.perf_counter() - start
         _say(args, f"3. predict    {part:,} rows to parquet in {seconds:.1f} s "
                    f"({_rate(part, seconds)})")
-        predicted = read_parquet(paths["predictions.parquet"], columns=["prediction"])[:, 0]
+        _, predicted = read_parquet(paths["predictions.parquet"], target="prediction")
         _, y = read_parquet(paths["test.parquet"], target="target", columns=["f0"])
         accuracy = float(compute((predicted.rechunk(y.chunks) == y).mean())[0])
         _say(args, f"4. accuracy   {accuracy:.4f} on the held-out rows (the best linear model "

@@ -83,8 +83,9 @@ def as_array(X, *, param="exclude"):
 
 def align_to(X, v, *, name):
     """``v`` (1-D or 2-D, one entry per row of X) laid out like X: a dask array with X's row
-    chunks for dask X, a NumPy array for NumPy X. Rows that differ are an error naming both."""
-    in_memory = isinstance(X, np.ndarray)
+    chunks for dask X, a NumPy array for in-memory X. Rows that differ are an error naming
+    both."""
+    in_memory = not is_dask_collection(X)
     if in_memory:
         v = np.asarray(v.to_numpy() if hasattr(v, "to_numpy") else v)
     elif isinstance(v, Table):

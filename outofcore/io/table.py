@@ -8,9 +8,9 @@ the column names and arrow types (``columns``, ``schema``, ``dtypes``), the rows
 process-wide tables: it is all on the object.
 
 It is a dask collection (``dask.compute(X)`` gives a pandas DataFrame) with a small API of its own:
-``X[columns]`` selects columns (a parquet read then reads only those), ``X.to_dask_array()``
-gives the numeric columns as a float dask array with known chunks, ``X.map_blocks`` and
-``X.reduce`` run a function on every block, and ``X.head()`` reads the first rows.
+``X[columns]`` selects columns (a parquet read then reads only those), ``X[start:stop]`` selects
+rows, ``X.to_dask_array()`` gives the numeric columns as a float dask array with known chunks,
+``X.map_blocks`` and ``X.reduce`` run a function on every block, ``X.head()`` reads the first rows.
 """
 
 from functools import partial
@@ -33,7 +33,7 @@ class Table(DaskMethodsMixin):
     Parameters
     ----------
     raw : dask.array.Array of object
-        One element per block, each a ``pyarrow.Table`` holding at least ``columns``.
+        One element per block, each a ``pyarrow.Table`` holding at least the schema's columns.
     schema : pyarrow.Schema
         Names and types of the columns, in order.
     rows : tuple of int
@@ -44,6 +44,8 @@ class Table(DaskMethodsMixin):
         The block plan of a file read: where rows live, and how to read other columns.
     cache : outofcore.io.cache.BlockCache, optional
         Where the read keeps decoded blocks for later passes.
+    origin : tuple of (int, int), optional
+        For a selection of rows: each block's block in ``source`` and its first row there.
 
     Examples
     --------
@@ -55,14 +57,16 @@ class Table(DaskMethodsMixin):
     array([ 1.,  2., nan], dtype=float32)
     """
 
-    def __init__(self, raw, schema, rows, *, float_dtype=np.float32, source=None, cache=None):
+    def __init__(self, raw, schema, rows, *, float_dtype=np.float32, source=None, cache=None,
+                 origin=None, selected=None):
         self._raw = raw
         self.schema = schema
         self.rows = tuple(int(r) for r in rows)
         self.float_dtype = np.dtype(float_dtype)
         self.source = source
         self.cache = cache
-        self._selected = None  # raw holds other columns too: blocks select these
+        self._origin = origin
+        self._selected = selected  # raw holds other columns too: blocks select these
 
     # ------------------------------------------------------------------------ construction
     @classmethod
@@ -73,10 +77,8 @@ class Table(DaskMethodsMixin):
         schema = pa.schema([source.schema.field(c) for c in columns])
         if not source.blocks:  # every part is empty: one empty block keeps the types
             empty = cls.from_pandas(schema.empty_table().to_pandas(), float_dtype=float_dtype)
-            return cls(empty._raw, schema, (0,), float_dtype=float_dtype, source=None,
-                       cache=cache)
-        plan = np.empty(len(source.blocks), dtype=object)
-        plan[:] = [i for i in range(len(source.blocks))]
+            return cls(empty._raw, schema, (0,), float_dtype=float_dtype, cache=cache)
+        plan = np.arange(len(source.blocks), dtype=object)
         token = _tokenize(source.token, tuple(columns))
         raw = da.from_array(plan, chunks=1, name=f"plan-{token}").map_blocks(
             _read_block, source, tuple(columns), cache, dtype=object, meta=np.empty(0, object),
@@ -89,10 +91,8 @@ class Table(DaskMethodsMixin):
         import dask.array as da
 
         table = _arrow_from_pandas(frame)
-        holder = np.empty(1, dtype=object)
-        holder[0] = table
-        return cls(da.from_array(holder, chunks=1, name=False), table.schema, (table.num_rows,),
-                   float_dtype=float_dtype)
+        return cls(da.from_array(_hold(table), chunks=1, name=False), table.schema,
+                   (table.num_rows,), float_dtype=float_dtype)
 
     @classmethod
     def from_dask_dataframe(cls, frame, *, float_dtype=np.float32):
@@ -110,11 +110,12 @@ class Table(DaskMethodsMixin):
                                               meta=np.empty(0, object)) for t in tables])
         return cls(raw, schema, lengths, float_dtype=float_dtype)
 
-    def _with(self, raw=None, schema=None, selected=None):
-        out = Table(self._raw if raw is None else raw, schema or self.schema, self.rows,
-                    float_dtype=self.float_dtype, source=self.source, cache=self.cache)
-        out._selected = selected
-        return out
+    def _like(self, **changes):
+        fields = dict(raw=self._raw, schema=self.schema, rows=self.rows,
+                      float_dtype=self.float_dtype, source=self.source, cache=self.cache,
+                      origin=self._origin, selected=self._selected)
+        fields.update(changes)
+        return Table(fields.pop("raw"), fields.pop("schema"), fields.pop("rows"), **fields)
 
     # ------------------------------------------------------------------------------ shape
     @property
@@ -163,14 +164,14 @@ class Table(DaskMethodsMixin):
         more = f", ... ({len(self.schema)} columns)" if len(self.schema) > 12 else ""
         return f"Table({sum(self.rows):,} rows in {n} block{'s' * (n != 1)}; {cols}{more})"
 
-    def where(self, block, row):
-        """Where row ``row`` of block ``block`` lives, for messages."""
-        return _where(self.source, self.offsets, block, row)
-
     @property
     def locate(self):
-        """``where`` as a small picklable function of ``(block, row)``."""
-        return partial(_where, self.source, self.offsets)
+        """``locate(block, row)``: where a row lives, for messages (a small picklable function)."""
+        return partial(_where, self.source, self.offsets, self._origin)
+
+    def where(self, block, row):
+        """Where row ``row`` of block ``block`` lives, for messages."""
+        return self.locate(block, row)
 
     def __array__(self, dtype=None, copy=None):
         raise TypeError(
@@ -182,24 +183,48 @@ class Table(DaskMethodsMixin):
 
     # -------------------------------------------------------------------------- selection
     def __getitem__(self, key):
-        """``X["c"]`` or ``X[["a", "b"]]``: those columns (a parquet read reads only them)."""
-        names = [key] if isinstance(key, str) else list(key) if not isinstance(key, slice) \
-            else None
-        if names is None or not all(isinstance(n, str) for n in names):
-            raise TypeError(
-                f"select columns by name (X['c'] or X[['a', 'b']]); got {key!r}. Use X.head(n) "
-                f"for the first rows"
-            )
+        """``X["c"]`` or ``X[["a", "b"]]``: those columns (a parquet read reads only them);
+        ``X[start:stop]``: those rows."""
+        if isinstance(key, slice):
+            return self._slice_rows(key)
+        names = [key] if isinstance(key, str) else list(key)
+        if not all(isinstance(n, str) for n in names):
+            raise TypeError(f"select columns by name (X['c'] or X[['a', 'b']]) or rows by a "
+                            f"slice (X[100:200]); got {key!r}")
         missing = [n for n in names if n not in self.schema.names]
         if missing:
             raise KeyError(f"columns {missing} are not in this table; it has {self.columns}")
         if len(set(names)) != len(names):
             raise ValueError(f"columns {names} repeat a name")
-        schema = pa.schema([self.schema.field(n) for n in names])
-        if self.source is not None and self.source.kind == "parquet":
+        if self.source is not None and self.source.kind == "parquet" and self._origin is None:
             return Table.from_source(self.source, names, float_dtype=self.float_dtype,
                                      cache=self.cache)
-        return self._with(schema=schema, selected=tuple(names))
+        return self._like(schema=pa.schema([self.schema.field(n) for n in names]),
+                          selected=tuple(names))
+
+    def _slice_rows(self, key):
+        import dask.array as da
+
+        start, stop, step = key.indices(len(self))
+        if step != 1:
+            raise ValueError(f"rows are selected by a contiguous slice; got step {step}")
+        offsets, picks = self.offsets, []
+        for i, n in enumerate(self.rows):
+            lo, hi = max(start, offsets[i]), min(stop, offsets[i] + n)
+            if lo < hi:
+                picks.append((i, int(lo - offsets[i]), int(hi - offsets[i])))
+        if not picks:
+            empty = Table.from_pandas(self.meta, float_dtype=self.float_dtype)
+            return empty._like(schema=self.schema)
+        cuts = np.empty(len(picks), dtype=object)
+        cuts[:] = [(lo, hi) for _, lo, hi in picks]
+        raw = da.map_blocks(_cut, self.blocks[[i for i, _, _ in picks]],
+                            da.from_array(cuts, chunks=1, name=False), dtype=object,
+                            meta=np.empty(0, object))
+        base = self._origin or [(i, 0) for i in range(len(self.rows))]
+        origin = tuple((base[i][0], base[i][1] + lo) for i, lo, _ in picks)
+        return self._like(raw=raw, rows=[hi - lo for _, lo, hi in picks], origin=origin,
+                          selected=None)
 
     @property
     def blocks(self):
@@ -219,10 +244,8 @@ class Table(DaskMethodsMixin):
         dtype = self.float_dtype if dtype is None else np.dtype(dtype)
         where = self.source.displays[0] if self.source is not None else "the input"
         convert.check_numeric(self.schema, self.schema.names, where, param=param)
-        k = len(self.schema)
-        return self.blocks.map_blocks(
-            _matrix_block, tuple(self.schema.names), dtype, self.source, self.offsets,
-            chunks=(self.rows, (k,)), new_axis=1, dtype=dtype, meta=np.empty((0, k), dtype))
+        return self.map_blocks(_matrix_block, tuple(self.schema.names), dtype, dtype=dtype,
+                               width=len(self.schema))
 
     def map_blocks(self, func, *args, dtype, width=None, meta=None):
         """``func(block, where, *args)`` of every block as a dask array with known chunks.
@@ -233,10 +256,10 @@ class Table(DaskMethodsMixin):
         """
         if width is None:
             meta = np.empty(0, dtype) if meta is None else meta
-            return self.blocks.map_blocks(_apply, func, self.source, self.offsets, args,
-                                          chunks=(self.rows,), dtype=dtype, meta=meta)
+            return self.blocks.map_blocks(_apply, func, self.locate, args, chunks=(self.rows,),
+                                          dtype=dtype, meta=meta)
         meta = np.empty((0, width), dtype) if meta is None else meta
-        return self.blocks.map_blocks(_apply, func, self.source, self.offsets, args,
+        return self.blocks.map_blocks(_apply, func, self.locate, args,
                                       chunks=(self.rows, (width,)), new_axis=1, dtype=dtype,
                                       meta=meta)
 
@@ -248,12 +271,11 @@ class Table(DaskMethodsMixin):
         """
         import dask.array as da
 
-        records = self.blocks.map_blocks(_ChunkStep(chunk, self.source, self.offsets),
-                                         dtype=object, meta=np.empty(0, object))
-        reduced = da.reduction(records, _identity, _CombineStep(combine),
-                               combine=_CombineStep(combine), axis=0, keepdims=True, dtype=object,
-                               concatenate=False, split_every=split_every,
-                               meta=np.empty(0, object))
+        records = self.blocks.map_blocks(_Chunk(chunk, self.locate), dtype=object,
+                                         meta=np.empty(0, object))
+        reduced = da.reduction(records, _identity, _Combine(combine), combine=_Combine(combine),
+                               axis=0, keepdims=True, dtype=object, concatenate=False,
+                               split_every=split_every, meta=np.empty(0, object))
         return reduced.to_delayed()[0]
 
     def head(self, n=5):
@@ -318,7 +340,7 @@ def _flat(parts):
 
 
 def _read_block(plan, source, columns, cache):
-    index = plan[0]
+    index = int(plan[0])
     if cache is None:
         return _hold(source.read(index, columns))
     return _hold(cache.get_or_compute((source.token, columns, index),
@@ -329,38 +351,42 @@ def _select(block, names):
     return _hold(block[0].select(list(names)))
 
 
-def _where(source, offsets, block, row):
+def _cut(block, cut):
+    lo, hi = cut[0]
+    return _hold(block[0].slice(lo, hi - lo))
+
+
+def _where(source, offsets, origin, block, row):
     if source is not None:
+        if origin is not None:
+            block, row = origin[block][0], origin[block][1] + row
         return source.where(block, row)
     return f"row {int(offsets[block]) + row} (row {row} of block {block})"
 
 
-def _matrix_block(block, names, dtype, source, offsets, block_id=None):
-    where = partial(_where, source, offsets, block_id[0] if block_id else 0)
-    return convert.matrix(block[0], names, dtype, where)
+def _matrix_block(table, where, names, dtype):
+    return convert.matrix(table, names, dtype, where)
 
 
-def _apply(block, func, source, offsets, args, block_id=None):
-    where = partial(_where, source, offsets, block_id[0] if block_id else 0)
-    return func(block[0], where, *args)
+def _apply(block, func, locate, args, block_id=None):
+    return func(block[0], partial(locate, block_id[0] if block_id else 0), *args)
 
 
-class _ChunkStep:
-    """``dask.array.reduction``'s chunk step for :meth:`Table.reduce`."""
+class _Chunk:
+    """:meth:`Table.reduce`'s chunk step, with the block's locator."""
 
-    def __init__(self, chunk, source, offsets):
-        self.chunk, self.source, self.offsets = chunk, source, offsets
+    def __init__(self, chunk, locate):
+        self.chunk, self.locate = chunk, locate
 
     def __call__(self, block, block_id=None):
-        where = partial(_where, self.source, self.offsets, block_id[0] if block_id else 0)
-        return _hold(self.chunk(block[0], where))
+        return _hold(self.chunk(block[0], partial(self.locate, block_id[0] if block_id else 0)))
 
 
 def _identity(records, axis, keepdims):
     return records
 
 
-class _CombineStep:
+class _Combine:
     """``dask.array.reduction``'s combine and aggregate steps for :meth:`Table.reduce`."""
 
     def __init__(self, combine):
@@ -378,10 +404,7 @@ def _to_pandas(results, schema):
 
 
 def _rebuild_table(dsk, rebuild, args, like, rename=None):
-    raw = rebuild(dsk, *args, rename=rename)
-    out = Table(raw, like.schema, like.rows, float_dtype=like.float_dtype, source=like.source,
-                cache=like.cache)
-    return out
+    return like._like(raw=rebuild(dsk, *args, rename=rename), selected=None)
 
 
 def _arrow_from_pandas(frame):

@@ -190,6 +190,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         tags.transformer_tags = inner.transformer_tags
         tags.target_tags = inner.target_tags
         tags.input_tags = inner.input_tags
+        tags.input_tags.sparse = _learns_from_sparse(self.estimator)
         if tags.classifier_tags is not None:
             tags.classifier_tags.multi_label = False
         return tags
@@ -403,7 +404,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
 
     def _inputs(self, X, y, weights, first_call):
         """X, y and weights as row-aligned arrays (dask, or NumPy for in-memory X)."""
-        sparse_ok = get_tags(self.estimator).input_tags.sparse
+        sparse_ok = _learns_from_sparse(self.estimator)
         if is_dask_collection(X):
             names = feature_names(X)
             X = as_array(X)
@@ -527,6 +528,13 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         w = None if sample_weight is None else align_to(X, sample_weight, name="sample_weight")
         with thread_guard():
             return dask_score(self.estimator_, X, y, w)
+
+
+def _learns_from_sparse(estimator):
+    """Whether ``partial_fit`` takes sparse input: the sparse tag, which speaks for ``fit``, but
+    IncrementalPCA's ``partial_fit`` refuses it (only its ``fit`` densifies batches)."""
+    names = {cls.__name__ for cls in type(estimator).__mro__}
+    return get_tags(estimator).input_tags.sparse and "IncrementalPCA" not in names
 
 
 def _as_float(value):

@@ -101,9 +101,11 @@ def check_block(block, where, names=None, *, allow_nan=False, what="X"):
         value = value.toarray().ravel()[0]
     label = "" if block.ndim == 1 else (
         f", column {column}" if names is None else f", column {names[column]!r}")
-    todo = ("impute it (ooc.SimpleImputer in the pipeline) or drop those rows" if np.isnan(value)
+    missing = np.isnan(value)
+    todo = ("impute it (ooc.SimpleImputer in the pipeline) or drop those rows" if missing
             else "replace or drop those rows")
-    raise ValueError(f"{what} holds {value} at {where(row)}{label}; {todo} before fitting.")
+    shown = "NaN" if missing else value
+    raise ValueError(f"{what} holds {shown} at {where(row)}{label}; {todo} before fitting.")
 
 
 @dataclass(frozen=True)
