@@ -45,11 +45,7 @@ def as_table(X):
     import pandas as pd
 
     if is_dask_collection(X):
-        import dask.dataframe as dd
-
-        X = as_array(X)
-        columns = [f"x{i}" for i in range(X.shape[1])]
-        return Table.from_dask_dataframe(dd.from_dask_array(X, columns=columns))
+        return Table.from_dask_array(as_array(X))
     X = np.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"Expected a 2-D array (rows, columns), got shape {X.shape}.")

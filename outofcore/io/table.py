@@ -110,6 +110,18 @@ class Table(DaskMethodsMixin):
                                               meta=np.empty(0, object)) for t in tables])
         return cls(raw, schema, lengths, float_dtype=float_dtype)
 
+    @classmethod
+    def from_dask_array(cls, array, *, float_dtype=np.float32):
+        """A 2-D dask array's row blocks as blocks, columns named ``x0``, ``x1``, ..."""
+        array = array.rechunk({1: -1}) if len(array.chunks[1]) > 1 else array
+        names = [f"x{i}" for i in range(array.shape[1])]
+        raw = array.map_blocks(_table_of_matrix, names, drop_axis=1,
+                               chunks=((1,) * array.numblocks[0],), dtype=object,
+                               meta=np.empty(0, object))
+        schema = pa.schema([(n, pa.from_numpy_dtype(array.dtype)) for n in names]) \
+            if array.dtype != object else pa.schema([(n, pa.string()) for n in names])
+        return cls(raw, schema, array.chunks[0], float_dtype=float_dtype)
+
     def _like(self, **changes):
         fields = dict(raw=self._raw, schema=self.schema, rows=self.rows,
                       float_dtype=self.float_dtype, source=self.source, cache=self.cache,
@@ -405,6 +417,13 @@ def _to_pandas(results, schema):
 
 def _rebuild_table(dsk, rebuild, args, like, rename=None):
     return like._like(raw=rebuild(dsk, *args, rename=rename), selected=None)
+
+
+def _table_of_matrix(block, names):
+    if hasattr(block, "toarray"):
+        block = block.toarray()
+    return _hold(pa.table({n: pa.array(block[:, i], from_pandas=block.dtype == object)
+                           for i, n in enumerate(names)}))
 
 
 def _arrow_from_pandas(frame):
