@@ -15,6 +15,8 @@ _EXPORTS = {
     "StandardScaler": "outofcore.preprocessing.scalers",
     "MinMaxScaler": "outofcore.preprocessing.scalers",
     "MaxAbsScaler": "outofcore.preprocessing.scalers",
+    "ColumnTransformer": "outofcore.preprocessing.compose",
+    "make_column_transformer": "outofcore.preprocessing.compose",
     "Incremental": "outofcore.training.incremental",
     "predict_to_parquet": "outofcore.prediction.to_parquet",
     "thread_guard": "outofcore.runtime.threads",

@@ -185,7 +185,7 @@ def test_transform_never_writes_to_the_input(kind):
     assert_array_equal(shared.compute(), original)
     ours.transform(X)
     ours.inverse_transform(X)
-    ours._transform_block(X)
+    ours._transform_block(X, str)
     assert_array_equal(X, original)
 
 
@@ -200,16 +200,19 @@ def test_refit_does_not_change_a_pending_transform():
 
 
 @pytest.mark.parametrize("kind", sorted(PAIRS))
-def test_transform_block_matches_transform(kind):
-    """The plain block function gives transform's result, and writes in place when given out."""
+def test_block_protocol_matches_sklearn(kind):
+    """Fitted chunk by chunk and combined (as a ColumnTransformer does), a scaler's attributes
+    and block transform equal scikit-learn's fit and transform on the whole data."""
     X = _data(9, dtype=np.float32)
-    ours = _pair(kind)[0].fit(X)
-    expected = ours.transform(X)
-    assert_array_equal(ours._transform_block(X), expected)
-    out = X.copy()
-    assert ours._transform_block(out, out=out) is out
-    assert_array_equal(out, expected)
-    assert_allclose(ours._inverse_transform_block(expected), X, rtol=1e-5, atol=1e-5)
+    ours, reference = _pair(kind)
+    reference.fit(X)
+    ours._fit_begin(X[:0])
+    ours._fit_finalize(ours._fit_combine([ours._fit_chunk(X[i:i + 7], str)
+                                          for i in range(0, len(X), 7)]))
+    for name in ("scale_", "mean_", "var_", "min_", "max_abs_"):
+        if hasattr(reference, name) and getattr(reference, name) is not None:
+            assert_allclose(getattr(ours, name), getattr(reference, name), rtol=1e-6)
+    assert_allclose(ours._transform_block(X), reference.transform(X), rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("weights_as", ["numpy", "dask"])

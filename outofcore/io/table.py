@@ -288,7 +288,7 @@ class Table(DaskMethodsMixin):
         reduced = da.reduction(records, _identity, _Combine(combine), combine=_Combine(combine),
                                axis=0, keepdims=True, dtype=object, concatenate=False,
                                split_every=split_every, meta=np.empty(0, object))
-        return reduced.to_delayed()[0]
+        return reduced.to_delayed()[0][0]  # the one block's one element
 
     def head(self, n=5):
         """The first ``n`` rows as a pandas DataFrame (reads only the blocks it needs)."""

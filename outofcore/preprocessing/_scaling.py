@@ -100,6 +100,14 @@ def _scale_block(block, out=None, *, steps, clip=None):
     return out
 
 
+def _as_float_block(block):
+    """A block from the step before (NumPy, or a sparse matrix densified) as a float array."""
+    if hasattr(block, "toarray"):
+        block = block.toarray()
+    block = np.asarray(block)
+    return block if block.dtype in FLOAT_DTYPES else block.astype(np.float64)
+
+
 def _as_sample_weight(sample_weight, n_rows, dtype):
     """In-memory sample weights checked as scikit-learn checks them: 1-D, one per row, not all 0.
 
@@ -259,19 +267,39 @@ class _BaseScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         steps, clip = self._steps(np.dtype(dtype), inverse=inverse)
         return partial(_scale_block, steps=steps, clip=clip)
 
-    def _transform_block(self, block, out=None):
-        """Transform one in-memory block without validation; returns a new array unless ``out``.
+    # ------------------------------------------------- the blockwise protocol (ColumnTransformer)
+    def _fit_begin(self, stand_in):
+        """Forget any fit and take the input's width and names from ``stand_in``."""
+        self._reset()
+        self._check_params()
+        validate_data(self, stand_in, reset=True, skip_check_array=True)
 
-        For callers that fuse scaling into their own block loop. Unlike ``transform`` it does
-        not check for infinite values or feature names.
-        """
-        dtype = _float_dtype(block.dtype) if out is None else out.dtype
-        return self._block_function(dtype)(block, out)
+    def _fit_chunk(self, block, where):
+        """The statistics record and float dtype of one float block."""
+        names = getattr(self, "feature_names_in_", None)
+        block = _as_float_block(block)
+        return _stats.chunk(block, feature_names=names, **self._parts), block.dtype
 
-    def _inverse_transform_block(self, block, out=None):
-        """Inverse of :meth:`_transform_block`, under the same terms."""
-        dtype = _float_dtype(block.dtype) if out is None else out.dtype
-        return self._block_function(dtype, inverse=True)(block, out)
+    def _fit_combine(self, records):
+        return (_stats.combine([r for r, _ in records]),
+                np.result_type(*[dtype for _, dtype in records]))
+
+    def _fit_finalize(self, record):
+        record, dtype = record
+        if record.n_rows == 0:
+            raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required: "
+                             "every block is empty.")
+        self._record, self._dtype = record, dtype
+        self._finalize(record, dtype, weighted=False)
+
+    def _transform_block(self, block, where=None):
+        """Transform one float block without validation into a new array."""
+        block = _as_float_block(block)
+        _stats.has_missing(block, getattr(self, "feature_names_in_", None))
+        return self._block_function(block.dtype)(block)
+
+    def _output_spec(self):
+        return np.dtype(self._dtype), self.n_features_in_, False
 
     def fit(self, X, y=None):
         """Compute the statistics of X used for scaling, forgetting any earlier fit.

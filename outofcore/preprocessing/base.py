@@ -67,6 +67,14 @@ class BlockwiseTransformer(TransformerMixin, BaseEstimator):
         """``(dtype, width, sparse)`` of the fitted step's output."""
         raise NotImplementedError
 
+    def _fit_begin(self, stand_in):
+        """Forget any fit, check the parameters, and take the input's width and names from
+        ``stand_in`` (what a ColumnTransformer calls before feeding blocks)."""
+        for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("_")]:
+            delattr(self, name)
+        self._check_params()
+        validate_data(self, stand_in, reset=True, skip_check_array=True)
+
     def _input(self, X, *, reset):
         """``(in-memory block, None)`` or ``(None, Table)`` for X, its features checked."""
         if is_dask_collection(X):

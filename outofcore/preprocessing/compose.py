@@ -1,0 +1,528 @@
+"""``ColumnTransformer``: each group of columns through its own steps, fitted in shared passes.
+
+Every branch of a ColumnTransformer (a step, or a Pipeline of steps, over some columns) is a chain
+of blockwise steps (:mod:`outofcore.preprocessing.base`). Fitting proceeds in passes: in each
+pass, every branch's next unfitted step summarises its input (the branch's columns, through the
+steps fitted before it) and all of these summaries are computed in ONE reduction over the data,
+so each block is read once per pass. A branch ``SimpleImputer -> StandardScaler`` beside a
+``OneHotEncoder`` takes two passes: the imputer's and the encoder's statistics, then the
+scaler's on imputed values. ``transform`` is one task per block that runs every branch and
+stacks their outputs (dense, or scipy.sparse by scikit-learn's ``sparse_threshold`` rule).
+
+Stateless scikit-learn steps (``FunctionTransformer``) may sit in a branch; a scikit-learn step
+that learns from its data cannot be fitted out of core and is refused with the outofcore
+counterpart to use.
+"""
+
+import numpy as np
+import pyarrow as pa
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.utils import Bunch, get_tags
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from outofcore.io import convert
+from outofcore.io.inputs import as_table, is_dask_collection
+from outofcore.preprocessing.base import as_arrow, as_matrix
+from outofcore.runtime.scheduler import compute
+
+
+def _is_blockwise(step):
+    return all(callable(getattr(step, m, None)) for m in
+               ("_fit_chunk", "_fit_combine", "_fit_finalize", "_transform_block"))
+
+
+def _takes_table(step):
+    """Whether a blockwise step reads arrow tables (encoders, imputers); else float matrices."""
+    return getattr(step, "_takes_table", False)
+
+
+def _stand_in(columns, kinds):
+    """What a step's ``_fit_begin`` validates: a frame with the input names, or an array."""
+    if columns is not None:
+        import pandas as pd
+
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
+    return np.empty((0, kinds))
+
+
+class _Branch:
+    """One branch while fitting: its columns, steps (clones) and how many are fitted."""
+
+    def __init__(self, name, transformer, columns, weight):
+        self.name, self.transformer, self.columns, self.weight = name, transformer, columns, weight
+        if isinstance(transformer, str):  # "passthrough"
+            self.names, self.steps = [], []
+        elif hasattr(transformer, "steps"):  # a Pipeline
+            self.names = [n for n, _ in transformer.steps]
+            self.steps = [None if s in (None, "passthrough") else clone(s)
+                          for _, s in transformer.steps]
+        else:
+            self.names, self.steps = [name], [clone(transformer)]
+        self.fitted = 0
+        self.widths = []  # output width after each fitted step
+
+    def run(self, block, where, upto, float_dtype):
+        """The output of the first ``upto`` steps on a block (an arrow table of all columns)."""
+        x = block.select(self.columns)
+        for step in self.steps[:upto]:
+            x = _apply(step, x, where, float_dtype)
+        return x
+
+    def feed(self, step, x, float_dtype, where=str):
+        """``x`` as the step takes it: an arrow table or a float matrix."""
+        if step is None or _takes_table(step) or not _is_blockwise(step):
+            return x
+        return as_matrix(x, float_dtype, where) if isinstance(x, pa.Table) else x
+
+
+def _apply(step, x, where, float_dtype):
+    if step is None:
+        return x
+    if _is_blockwise(step):
+        if not _takes_table(step) and isinstance(x, pa.Table):
+            x = as_matrix(x, float_dtype, where)
+        return step._transform_block(x, where)
+    # A stateless scikit-learn step: what scikit-learn would give it.
+    return step.transform(x.to_pandas() if isinstance(x, pa.Table) else x)
+
+
+def _output(x, float_dtype, where=str):
+    """A branch's final output as a NumPy array or a scipy.sparse matrix."""
+    if isinstance(x, pa.Table):
+        convert.check_numeric(x.schema, x.schema.names, "the input", param="remainder")
+        return as_matrix(x, _numbers_dtype(x.schema, float_dtype), where)
+    return x if hasattr(x, "tocsr") else np.asarray(x)
+
+
+def _numbers_dtype(schema, float_dtype):
+    """What scikit-learn's hstack gives columns passed through: their common float type."""
+    found = [np.dtype(t.to_pandas_dtype()) for t in schema.types
+             if convert.is_numeric(t) and not pa.types.is_null(t) and not pa.types.is_dictionary(t)]
+    dtype = np.result_type(*found) if found else np.dtype(float_dtype)
+    return dtype if dtype.kind == "f" else np.dtype(np.float64)
+
+
+class ColumnTransformer(TransformerMixin, BaseEstimator):
+    """Apply steps to groups of columns of a table out of core, and stack their outputs.
+
+    scikit-learn's :class:`~sklearn.compose.ColumnTransformer`, for Tables and dask DataFrames
+    (and pandas and NumPy in memory): the same parameters, fitted attributes and outputs. Each
+    branch is an outofcore step (``ooc.OneHotEncoder``, ``ooc.SimpleImputer``, the scalers,
+    ...), a Pipeline of them, a stateless scikit-learn step, ``"passthrough"`` or ``"drop"``.
+    All branches are fitted in shared passes over the data (one reduction per pass: the longest
+    Pipeline's length); ``transform`` is lazy, one task per block.
+
+    Parameters
+    ----------
+    transformers : list of (name, transformer, columns) tuples
+        ``columns``: a name, a list of names, integer positions, a boolean mask, a slice, or a
+        callable such as :func:`sklearn.compose.make_column_selector` (given an empty frame with
+        the input's column types).
+    remainder : {"drop", "passthrough"} or transformer, default="drop"
+        What happens to the columns no transformer names.
+    sparse_threshold : float, default=0.3
+        The output is a sparse matrix (scipy.sparse blocks on dask) when a branch outputs one
+        and the overall density on the fitted data is below this. Densities come from the
+        steps' fitted counts, with no extra pass.
+    n_jobs : None
+        Accepted for compatibility: dask runs the blocks in parallel.
+    transformer_weights : dict, default=None
+        Multiplies each named branch's output.
+    verbose : bool, default=False
+        Accepted for compatibility.
+    verbose_feature_names_out : bool, default=True
+        Prefix output names with the branch name, as scikit-learn does.
+
+    Attributes
+    ----------
+    transformers_ : list of (name, fitted transformer, columns)
+        Columns as resolved names; the remainder, when it has columns, last.
+    named_transformers_ : Bunch
+    sparse_output_ : bool
+    output_indices_ : dict of name to slice
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import outofcore as ooc
+    >>> X = pd.DataFrame({"city": ["Oslo", "Lima", "Oslo"], "km": [1.0, None, 3.0]})
+    >>> ct = ooc.make_column_transformer(
+    ...     (ooc.OneHotEncoder(sparse_output=False), ["city"]),
+    ...     (ooc.SimpleImputer(), ["km"]))
+    >>> ct.fit_transform(X)
+    array([[0., 1., 1.],
+           [1., 0., 2.],
+           [0., 1., 3.]])
+    """
+
+    def __init__(self, transformers, *, remainder="drop", sparse_threshold=0.3, n_jobs=None,
+                 transformer_weights=None, verbose=False, verbose_feature_names_out=True):
+        self.transformers = transformers
+        self.remainder = remainder
+        self.sparse_threshold = sparse_threshold
+        self.n_jobs = n_jobs
+        self.transformer_weights = transformer_weights
+        self.verbose = verbose
+        self.verbose_feature_names_out = verbose_feature_names_out
+
+    # ----------------------------------------------------------------- parameters (nested)
+    def get_params(self, deep=True):
+        """Parameters, with each transformer's under its name (``"onehot__min_frequency"``)."""
+        params = super().get_params(deep=False)
+        try:
+            branches = [(t[0], t[1]) for t in self.transformers] if deep else []
+        except (TypeError, IndexError):  # not a list of tuples: fit will say so
+            branches = []
+        for name, trans in branches:
+            params[name] = trans
+            if hasattr(trans, "get_params") and not isinstance(trans, type):
+                params.update({f"{name}__{k}": v for k, v in trans.get_params(deep=True).items()})
+        if deep and hasattr(self.remainder, "get_params") and not isinstance(self.remainder, type):
+            params.update({f"remainder__{k}": v
+                           for k, v in self.remainder.get_params(deep=True).items()})
+        return params
+
+    def set_params(self, **params):
+        """Set parameters, replacing a transformer by its name or setting its own parameters."""
+        if "transformers" in params:
+            self.transformers = params.pop("transformers")
+        try:
+            named = {t[0]: t[1] for t in self.transformers}
+        except (TypeError, IndexError):  # not a list of tuples yet: fit will say so
+            named = {}
+        replaced = {k: params.pop(k) for k in list(params) if k in named}
+        if replaced:
+            self.transformers = [(n, replaced.get(n, t), c) for n, t, c in self.transformers]
+            named.update(replaced)
+        nested = {}
+        for key in [k for k in params if "__" in k]:
+            name, sub = key.split("__", 1)
+            nested.setdefault(name, {})[sub] = params.pop(key)
+        for name, sub in nested.items():
+            target = self.remainder if name == "remainder" else named.get(name)
+            if not hasattr(target, "set_params"):
+                raise ValueError(f"Invalid parameter {name!r} for {type(self).__name__}; its "
+                                 f"transformers are {list(named)}")
+            target.set_params(**sub)
+        return super().set_params(**params) if params else self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = True
+        return tags
+
+    # ---------------------------------------------------------------------------- fitting
+    def _check(self):
+        names = [t[0] for t in self.transformers]
+        if len(set(names)) != len(names) or "remainder" in names or any("__" in n for n in names):
+            raise ValueError(f"transformer names {names} must be unique, not 'remainder', and "
+                             f"without '__'")
+        for name, trans, _ in self.transformers:
+            if not (isinstance(trans, str) and trans in ("drop", "passthrough")
+                    or hasattr(trans, "fit")):
+                raise TypeError(f"transformer {name!r} is {trans!r}: give an estimator with fit "
+                                f"and transform, 'passthrough' or 'drop'")
+        if not (isinstance(self.remainder, str) and self.remainder in ("drop", "passthrough")
+                or hasattr(self.remainder, "fit")):
+            raise ValueError(f"remainder={self.remainder!r} must be 'drop', 'passthrough' or an "
+                             f"estimator")
+        if not 0 <= self.sparse_threshold <= 1:
+            raise ValueError(f"sparse_threshold={self.sparse_threshold!r} must be in [0, 1]")
+
+    def _input(self, X, *, reset):
+        """``(in-memory arrow block, None, float dtype)`` or ``(None, Table, float dtype)``."""
+        if is_dask_collection(X):
+            table = as_table(X)
+            validate_data(self, table.meta, reset=reset, skip_check_array=True)
+            return None, table, table.float_dtype
+        if not hasattr(X, "iloc"):
+            X = validate_data(self, X, reset=reset, dtype=None, ensure_all_finite=False)
+        else:
+            validate_data(self, X, reset=reset, skip_check_array=True)
+        block = as_arrow(X)
+        return block, None, _numbers_dtype(block.schema, np.float64)
+
+    def _resolve(self, spec, names, meta):
+        """A column spec as a list of names."""
+        if callable(spec):
+            spec = spec(meta)
+        if isinstance(spec, str):
+            spec = [spec]
+        if isinstance(spec, slice):
+            if isinstance(spec.start, str) or isinstance(spec.stop, str):
+                start = None if spec.start is None else names.index(spec.start)
+                stop = None if spec.stop is None else names.index(spec.stop) + 1
+                return names[start:stop]
+            return names[spec]
+        spec = list(np.asarray(spec).tolist()) if not isinstance(spec, list) else spec
+        if spec and all(isinstance(c, bool) for c in spec):
+            return [n for n, keep in zip(names, spec, strict=True) if keep]
+        if spec and all(isinstance(c, int) for c in spec):
+            bad = [c for c in spec if not -len(names) <= c < len(names)]
+            if bad:
+                raise ValueError(f"column positions {bad} are out of range for an input of "
+                                 f"{len(names)} feature(s)")
+            return [names[c] for c in spec]
+        missing = [c for c in spec if c not in names]
+        if missing:
+            raise ValueError(f"columns {missing} are not in the input; its columns: {names}")
+        return list(spec)
+
+    def _branches(self, names, meta):
+        """The branches to fit, and the dropped column groups ``[(name, columns)]``."""
+        weights = self.transformer_weights or {}
+        branches, dropped, used = [], [], set()
+        for name, trans, spec in self.transformers:
+            columns = self._resolve(spec, names, meta)
+            used.update(columns)
+            if isinstance(trans, str) and trans == "drop":
+                dropped.append((name, columns))
+            elif columns:
+                branches.append(_Branch(name, trans, columns, weights.get(name)))
+        rest = [n for n in names if n not in used]
+        if rest and isinstance(self.remainder, str) and self.remainder == "drop":
+            dropped.append(("remainder", rest))
+        elif rest:
+            branches.append(_Branch("remainder", self.remainder, rest, weights.get("remainder")))
+        return branches, dropped
+
+    def fit(self, X, y=None):
+        """Fit every branch in shared passes over X (see the module notes).
+
+        Parameters
+        ----------
+        X : Table, dask DataFrame, pandas DataFrame or array-like of shape (n_samples, n_features)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self
+        """
+        for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("_")]:
+            delattr(self, name)
+        self._check()
+        block, table, float_dtype = self._input(X, reset=True)
+        names = table.columns if table is not None else block.schema.names
+        meta = table.meta if table is not None else block.slice(0, 0).to_pandas()
+        branches, dropped = self._branches(names, meta)
+        rows = sum(table.rows) if table is not None else block.num_rows
+        while True:
+            due = [b for b in branches if self._fit_stateless(b, block, table, float_dtype)]
+            if not due:
+                break
+            self._fit_pass(due, block, table, float_dtype)
+        self._finish(branches, dropped, rows, float_dtype)
+        return self
+
+    def _fit_stateless(self, branch, block, table, float_dtype):
+        """Fit the branch's stateless steps up to its next blockwise one; True if it has one."""
+        while branch.fitted < len(branch.steps):
+            step = branch.steps[branch.fitted]
+            if step is None or _is_blockwise(step):
+                if step is None:
+                    branch.fitted += 1
+                    continue
+                return True
+            if get_tags(step).requires_fit and type(step).__name__ != "FunctionTransformer":
+                raise TypeError(
+                    f"{type(step).__name__} in transformer {branch.name!r} learns from all its "
+                    f"rows at once and cannot be fitted out of core; use outofcore's "
+                    f"counterpart (ooc.SimpleImputer, ooc.OneHotEncoder, ooc.OrdinalEncoder, "
+                    f"ooc.StandardScaler, ...) or fit it in memory"
+                )
+            sample = block if block is not None else _first_block(table)
+            x = branch.run(sample, str, branch.fitted, float_dtype)
+            step.fit(x.to_pandas() if isinstance(x, pa.Table) else x)
+            branch.fitted += 1
+        return False
+
+    def _fit_pass(self, due, block, table, float_dtype):
+        """One reduction over the data fits the next blockwise step of every branch in ``due``."""
+        for branch in due:
+            step = branch.steps[branch.fitted]
+            first = branch.fitted == 0 or all(s is None for s in branch.steps[:branch.fitted])
+            width = len(branch.columns) if first else branch.widths[-1]
+            step._fit_begin(_stand_in(branch.columns if first else None, width))
+        pass_ = _Pass(due, float_dtype)
+        if table is None:
+            records = pass_.chunk(block, str)
+        else:
+            (records,) = compute(table.reduce(pass_.chunk, pass_.combine))
+        for branch, record in zip(due, records, strict=True):
+            branch.steps[branch.fitted]._fit_finalize(record)
+            branch.fitted += 1
+            branch.widths.append(branch.steps[branch.fitted - 1]._output_spec()[1])
+
+    def _finish(self, branches, dropped, rows, float_dtype):
+        """Fitted attributes: transformers_, the output layout, sparse_output_."""
+        fitted, indices, start, nnz, sparse, dtypes = [], {}, 0, 0, False, []
+        for b in branches:
+            trans = b.transformer
+            if hasattr(trans, "steps"):
+                trans = clone(trans)
+                trans.steps = list(zip(b.names, [s if s is not None else "passthrough"
+                                                 for s in b.steps], strict=True))
+            elif not isinstance(trans, str):
+                trans = b.steps[0]
+            fitted.append((b.name, trans, b.columns))
+            dtype, width, is_sparse = self._spec(b, float_dtype)
+            dtypes.append(dtype)
+            indices[b.name] = slice(start, start + width)
+            start += width
+            last = b.steps[-1] if b.steps else None
+            counted = getattr(last, "_fit_nnz", None) if is_sparse else None
+            nnz += counted() if counted is not None else rows * width
+            sparse |= is_sparse
+        by_name = {t[0]: t for t in fitted + [(n, "drop", c) for n, c in dropped]}
+        order = [name for name, _, _ in self.transformers] + ["remainder"]
+        fitted = [by_name[name] for name in order if name in by_name]
+        for name, _, _ in self.transformers:
+            indices.setdefault(name, slice(0, 0))
+        indices.setdefault("remainder", slice(0, 0))
+        self.transformers_ = fitted
+        self.output_indices_ = indices
+        # What transform runs per block: plain tuples of fitted steps (saved models hold them).
+        self._layout_ = [(b.name, b.columns, b.steps, b.weight) for b in branches]
+        self._width, self._float_dtype = start, np.dtype(float_dtype)
+        self._dtype = np.result_type(*dtypes) if dtypes else np.dtype(np.float64)
+        density = nnz / (rows * start) if rows and start else 1.0
+        self.sparse_output_ = bool(sparse and density < self.sparse_threshold)
+
+    def _spec(self, branch, float_dtype):
+        """(dtype, width, sparse) of a fitted branch's output."""
+        last = next((s for s in reversed(branch.steps) if s is not None), None)
+        if last is None:
+            return np.dtype(float_dtype), len(branch.columns), False
+        if _is_blockwise(last):
+            return last._output_spec()
+        out = getattr(last, "get_feature_names_out", None)
+        width = len(out()) if out is not None else len(branch.columns)
+        return np.dtype(np.float64), width, False
+
+    @property
+    def named_transformers_(self):
+        """The fitted transformers by name."""
+        check_is_fitted(self)
+        return Bunch(**{name: trans for name, trans, _ in self.transformers_})
+
+    # ------------------------------------------------------------------------- transform
+    def transform(self, X):
+        """Every branch's output for X, stacked: a lazy dask array (with scipy.sparse blocks
+        when ``sparse_output_``) for a Table or dask input, else an array or sparse matrix.
+
+        Parameters
+        ----------
+        X : Table, dask DataFrame, pandas DataFrame or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray, scipy.sparse matrix or dask.array.Array of shape (n_samples, n_output)
+        """
+        check_is_fitted(self)
+        block, table, _ = self._input(X, reset=False)
+        if table is None:
+            return _stack(block, str, self)
+        meta = None
+        if self.sparse_output_:
+            import scipy.sparse as sp
+
+            meta = sp.csr_matrix((0, self._width), dtype=self._dtype)
+        return table.map_blocks(_stack, self, dtype=self._dtype, width=self._width, meta=meta)
+
+    def fit_transform(self, X, y=None, **params):
+        """Fit, then transform X (lazily for Table or dask input)."""
+        return self.fit(X, y).transform(X)
+
+    def get_feature_names_out(self, input_features=None):
+        """Output feature names, ``{branch}__{feature}`` unless ``verbose_feature_names_out``
+        is False."""
+        check_is_fitted(self)
+        out = []
+        for name, columns, steps, _ in self._layout_:
+            features = np.asarray(columns, dtype=object)
+            for step in steps:
+                if step is not None:
+                    features = step.get_feature_names_out(features)
+            prefix = f"{name}__" if self.verbose_feature_names_out else ""
+            out += [f"{prefix}{f}" for f in features]
+        if not self.verbose_feature_names_out and len(set(out)) != len(out):
+            raise ValueError(f"Output feature names {out} are not unique; set "
+                             f"verbose_feature_names_out=True")
+        return np.asarray(out, dtype=object)
+
+
+class _Pass:
+    """The chunk and combine of one fitting pass: every due branch's next step at once."""
+
+    def __init__(self, due, float_dtype):
+        self.due, self.float_dtype = due, float_dtype
+
+    def chunk(self, block, where):
+        records = []
+        for b in self.due:
+            step = b.steps[b.fitted]
+            x = b.feed(step, b.run(block, where, b.fitted, self.float_dtype), self.float_dtype,
+                       where)
+            records.append(step._fit_chunk(x, where))
+        return records
+
+    def combine(self, parts):
+        return [b.steps[b.fitted]._fit_combine([p[i] for p in parts])
+                for i, b in enumerate(self.due)]
+
+
+def _stack(block, where, ct):
+    """The ColumnTransformer's output of one arrow block."""
+    import scipy.sparse as sp
+
+    outputs = []
+    for _, columns, steps, weight in ct._layout_:
+        x = block.select(columns)
+        for step in steps:
+            x = _apply(step, x, where, ct._float_dtype)
+        x = _output(x, ct._float_dtype, where)
+        outputs.append(x if weight is None else x * weight)
+    if not outputs:
+        return np.empty((block.num_rows, 0), dtype=ct._dtype)
+    if ct.sparse_output_:
+        return sp.hstack([sp.csr_matrix(x) for x in outputs], format="csr", dtype=ct._dtype)
+    return np.hstack([x.toarray() if hasattr(x, "toarray") else x for x in outputs]).astype(
+        ct._dtype, copy=False)
+
+
+def _first_block(table):
+    """The first block with rows, as an arrow table (for fitting stateless steps)."""
+    blocks = table.blocks.to_delayed().ravel()
+    for i, n in enumerate(table.rows):
+        if n:
+            return compute(blocks[i])[0][0]
+    return table.schema.empty_table()
+
+
+def make_column_transformer(*transformers, remainder="drop", sparse_threshold=0.3, n_jobs=None,
+                            verbose=False, verbose_feature_names_out=True):
+    """A :class:`ColumnTransformer` from ``(transformer, columns)`` pairs, named after their
+    classes as :func:`sklearn.compose.make_column_transformer` names them.
+
+    Examples
+    --------
+    >>> import outofcore as ooc
+    >>> ooc.make_column_transformer((ooc.StandardScaler(), ["a"]), ("passthrough", ["b"]))
+    ColumnTransformer(transformers=[('standardscaler', StandardScaler(), ['a']),
+                                    ('passthrough', 'passthrough', ['b'])])
+    """
+    names = [t if isinstance(t, str) else type(t).__name__.lower() for t, _ in transformers]
+    counts = {n: names.count(n) for n in names}
+    seen = {}
+    for i, name in enumerate(names):
+        if counts[name] > 1:
+            seen[name] = seen.get(name, 0) + 1
+            names[i] = f"{name}-{seen[name]}"
+    return ColumnTransformer([(n, t, c) for n, (t, c) in zip(names, transformers, strict=True)],
+                             remainder=remainder, sparse_threshold=sparse_threshold, n_jobs=n_jobs,
+                             verbose=verbose, verbose_feature_names_out=verbose_feature_names_out)
