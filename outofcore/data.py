@@ -112,7 +112,7 @@ def _write_part(fs, path, index, n_rows, first_id, params, cfg):
     schema = _schema(cfg["features"], cfg["task"])
     with open_file(fs, path, "wb") as sink:
         # Dictionary encoding only for the labels: on unique floats and ids pyarrow tries it and
-        # falls back, 8x slower (250k rows x 22 columns: 0.46 s against 0.05 s).
+        # falls back, several times slower.
         writer = (pq.ParquetWriter(sink, schema, use_dictionary=["target"])
                   if cfg["format"] == "parquet" else pacsv.CSVWriter(sink, schema))
         try:

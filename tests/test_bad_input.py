@@ -122,3 +122,19 @@ def test_y_shorter_than_x_from_two_reads(tmp_path):
     _, y = ooc.read_parquet(_write_parts(tmp_path / "e", [100, 99]), target="t")
     with pytest.raises(ValueError, match=r"X has 200 rows but y has 199.*Read them together"):
         ooc.Incremental(SGDClassifier()).fit(X, y)
+
+
+@pytest.mark.parametrize("when", ["fit", "transform"])
+def test_infinity_met_by_a_scaler_names_file_row_and_column(tmp_path, when):
+    """A scaler reading a file with an infinite value names the column, file and row."""
+    folder = _write_parts(tmp_path / "d", [100, 100, 100], edit=_late(np.inf, "b"))
+    X, _ = ooc.read_parquet(folder, target="t")
+    match = r"infinity in column 1 \('b'\), first at row 57 of .*part-2\.parquet"
+    if when == "fit":
+        with pytest.raises(ValueError, match=match):
+            ooc.StandardScaler().fit(X)
+    else:
+        clean = _write_parts(tmp_path / "c", [100])
+        scaler = ooc.StandardScaler().fit(ooc.read_parquet(clean, target="t")[0])
+        with pytest.raises(ValueError, match=match):
+            scaler.transform(X).compute()

@@ -463,3 +463,23 @@ def test_rows_are_selected_by_slices(tmp_path):
     assert_array_equal(part[["f0"]].to_dask_array(dtype="float64").compute().ravel(),
                        frame["f0"].to_numpy()[13:41])
     assert X[60:70].shape == (0, 5) and len(X[60:70].compute()) == 0
+
+
+def test_a_stray_quote_in_a_csv_target_is_named(tmp_path):
+    """A numeric CSV target with one odd value is refused with its line, not read as a third
+    class of strings; labels that are all text read as they are."""
+    (tmp_path / "a.csv").write_text("f,t\n1,0\n2,1\n3,1\"\n4,0\n")
+    with pytest.raises(ValueError, match=r"'t' holds '1\"' at line 4 of .*a.csv.*stray quote"):
+        read_csv(tmp_path / "a.csv", target="t")
+    (tmp_path / "b.csv").write_text("f,t\n1,cat\n2,dog\n")
+    _, y = read_csv(tmp_path / "b.csv", target="t")
+    assert y.compute().tolist() == ["cat", "dog"]
+
+
+def test_a_later_csv_value_of_another_type_names_its_line(tmp_path, monkeypatch):
+    """Past the sample that set the types, a value that does not convert names its line."""
+    monkeypatch.setattr(plan, "_CSV_SAMPLE_BYTES", 8)
+    (tmp_path / "a.csv").write_text("f,t\n1,0\n2,1\n3,1\"\n4,0\n")
+    X, y = read_csv(tmp_path / "a.csv", target="t", block_rows=2)
+    with pytest.raises(ValueError, match=r"line 4 of .*a.csv"):
+        y.compute()

@@ -244,7 +244,7 @@ def _read_parquet(source, block, columns, threads):
 
 # ----------------------------------------------------------------------------------------- CSV
 def _scan_csv(fs, path, name, block_rows, delimiter):
-    """(sampled arrow schema, [(start byte, stop byte, rows)]) of one CSV file."""
+    """(sampled arrow table, [(start byte, stop byte, rows)]) of one CSV file."""
     with fs.open(path, "rb") as f:
         header = f.readline()
         if not header.strip():
@@ -256,8 +256,8 @@ def _scan_csv(fs, path, name, block_rows, delimiter):
         # when their block is read.
         options = pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=lambda row: "skip")
         try:
-            schema = pacsv.read_csv(io.BytesIO(header.rstrip(b"\r\n") + b"\n" + body),
-                                    parse_options=options).schema
+            sample = pacsv.read_csv(io.BytesIO(header.rstrip(b"\r\n") + b"\n" + body),
+                                    parse_options=options)
         except pa.ArrowInvalid as e:
             raise ValueError(f"cannot parse the first lines of {name}: {e}") from e
         f.seek(len(header))
@@ -273,14 +273,20 @@ def _scan_csv(fs, path, name, block_rows, delimiter):
     pending += last != b"\n" and pos > start
     if pending:
         blocks.append((start, pos, pending))
-    return schema, blocks
+    return sample, blocks
 
 
-def plan_csv(path, *, block_rows=DEFAULT_BLOCK_ROWS, delimiter=",", storage_options=None):
-    """The :class:`Source` of CSV files, each with a header line."""
+def plan_csv(path, *, block_rows=DEFAULT_BLOCK_ROWS, delimiter=",", storage_options=None,
+             samples=None):
+    """The :class:`Source` of CSV files, each with a header line; ``samples``, when a list,
+    receives ``(file name, first line, sampled table)`` of each part with rows."""
     fs, files, _ = list_files(path, "csv", storage_options)
     names = tuple(display(fs, p) for p in files)
     scans = [_scan_csv(fs, p, n, block_rows, delimiter) for p, n in zip(files, names, strict=True)]
+    if samples is not None:
+        samples += [(n, 2, table) for n, (table, blocks) in zip(names, scans, strict=True)
+                    if blocks]
+    scans = [(table.schema, blocks) for table, blocks in scans]
     header = scans[0][0].names
     for n, (schema, _) in zip(names, scans, strict=True):
         if schema.names != header:

@@ -94,6 +94,26 @@ def _split(source, features, target, float_dtype, cache, strict):
     return X, y
 
 
+def _check_csv_target(sample, target, name, first_line):
+    """Refuse a CSV target read as text whose values are numbers but for a few (a stray quote
+    or a typo would otherwise add a class such as '1"' silently)."""
+    column = sample.column(target)
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return
+    import pyarrow.compute as pc
+
+    text = pc.utf8_trim_whitespace(column)
+    numeric = pc.match_substring_regex(text, r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+    numeric = np.asarray(numeric.fill_null(True))
+    if numeric.any() and not numeric.all():
+        row = int(np.flatnonzero(~numeric)[0])
+        raise ValueError(
+            f"target {target!r} holds {column[row].as_py()!r} at line {first_line + row} of "
+            f"{name}, where its other values are numbers; fix that line (a stray quote?) or "
+            f"make every label text"
+        )
+
+
 def read_parquet(path, target=None, columns=None, *, exclude=(), dtype="float32",
                  block_rows=None, cache=False, storage_options=None):
     """Read parquet files into a lazy :class:`~outofcore.Table` ``X`` and, with ``target``, the
@@ -170,7 +190,11 @@ def read_csv(path, target=None, columns=None, *, exclude=(), dtype="float32",
     """
     float_dtype = _float_dtype(dtype)
     _check_block_rows(block_rows)
+    samples = []
     source = plan_csv(path, block_rows=block_rows, delimiter=delimiter,
-                      storage_options=storage_options)
+                      storage_options=storage_options, samples=samples)
     features = resolve_columns(source.schema, source.displays[0], target, columns, exclude)
+    if target is not None:
+        for name, first_line, sample in samples:
+            _check_csv_target(sample, target, name, first_line)
     return _split(source, features, target, float_dtype, make_cache(cache), columns is None)

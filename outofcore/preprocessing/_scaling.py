@@ -14,9 +14,11 @@ import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import FLOAT_DTYPES, check_array, check_is_fitted, validate_data
 
+from outofcore.io import convert
 from outofcore.io.inputs import align_to, as_array, feature_names, is_dask_collection
 from outofcore.io.table import Table
 from outofcore.preprocessing import stats as _stats
+from outofcore.runtime.scheduler import compute
 
 
 def _float_dtype(dtype):
@@ -77,6 +79,18 @@ def _checked_block(block, block_fn, names):
     """Reject infinite values as scikit-learn's scalers do, then scale into a new array."""
     _stats.has_missing(block, names)
     return block_fn(block)
+
+
+def _scaled_table(table, where, names, dtype, block_fn):
+    """A Table block's numbers as a new float block, checked and scaled in place."""
+    block = convert.matrix(table, names, dtype, where)
+    _stats.has_missing(block, names, where)
+    return block_fn(block, out=block)
+
+
+def _table_record(table, where, names, dtype, parts):
+    return _stats.chunk(convert.matrix(table, names, dtype, where), feature_names=names,
+                        where=where, **parts)
 
 
 def _scale_block(block, out=None, *, steps, clip=None):
@@ -210,10 +224,10 @@ class _BaseScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def _dask_record(self, X, sample_weight, reset):
         import dask.array as da
 
-        from outofcore.runtime.scheduler import compute
-
         if not self._weighs_rows():
             sample_weight = None
+        if isinstance(X, Table) and sample_weight is None:
+            return self._table_record(X, reset)
         blocks = _row_blocks(X, lengths=sample_weight is not None)
         if blocks.shape[1] == 0 or blocks.shape[0] == 0:
             raise ValueError(
@@ -256,6 +270,23 @@ class _BaseScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 "Found array with 0 sample(s) while a minimum of 1 is required: every partition "
                 "of X is empty."
             )
+        return record, dtype
+
+    def _table_record(self, X, reset):
+        """The record of a Table's numbers, errors naming the file and row."""
+        if X.shape[0] == 0 or X.shape[1] == 0:
+            raise ValueError(f"Found array with shape {X.shape}; the scalers need at least one "
+                             f"row and one column.")
+        where = X.source.displays[0] if X.source is not None else "the input"
+        convert.check_numeric(X.schema, X.columns, where)
+        names = self._check_dask_features(X, X, reset)
+        names = None if names is None else tuple(names)
+        dtype = X.float_dtype
+        (record,) = compute(X.reduce(partial(_table_record, names=names, dtype=dtype,
+                                             parts=self._parts), _stats.combine))
+        if record.n_rows == 0:
+            raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required: "
+                             "every block of X is empty.")
         return record, dtype
 
     def _block_function(self, dtype, *, inverse=False):
@@ -371,6 +402,13 @@ class _BaseScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """Shared body of transform and inverse_transform."""
         # Fit sets n_features_in_ before its pass over the data, so that alone does not mean fitted.
         check_is_fitted(self, "n_samples_seen_")
+        if isinstance(X, Table) and not inverse:
+            names = self._check_dask_features(X, X, reset=False)
+            where = X.source.displays[0] if X.source is not None else "the input"
+            convert.check_numeric(X.schema, X.columns, where)
+            dtype = _float_dtype(X.float_dtype)
+            return X.map_blocks(_scaled_table, tuple(X.columns), dtype,
+                                self._block_function(dtype), dtype=dtype, width=X.shape[1])
         if is_dask_collection(X):
             blocks = _row_blocks(X, lengths=False)
             if inverse:

@@ -148,7 +148,7 @@ class FoldStep:
             if self.classes is not None:
                 import pandas as pd
 
-                # A hash pass: np.unique sorts, 245 ms for 500k string labels against 14 ms.
+                # A hash pass: np.unique sorts, which is much slower on string labels.
                 labels = pd.unique(yb.ravel())
                 unknown = ~np.isin(labels, self.classes)
                 if unknown.any():
@@ -191,7 +191,7 @@ class FoldStep:
 
 
 def _rows(a, index):
-    # take() gathers rows about three times faster than fancy indexing on dense arrays.
+    # take() gathers rows faster than fancy indexing on dense arrays.
     if isinstance(a, np.ndarray):
         return np.take(a, index, axis=0)
     return a[index]
