@@ -10,6 +10,13 @@ classification target is ``argmax(z @ W * gain + noise)`` with unit normal noise
 set once so that the best linear model reaches about 80% accuracy whatever the number of classes;
 the regression target is ``50 + 10 * z @ w + 5 * noise`` with a unit-norm ``w`` (R^2 about 0.8).
 
+A mixed table adds columns that carry part of the signal, so the preprocessing matters:
+``categories=(10, 1000, 100000)`` adds string columns ``c0``, ``c1``, ... of those cardinalities
+with Zipf-like frequencies (each category has its own effect on the target), ``timestamp=True``
+a ``ts`` column over one year (the hour of day moves the target), ``boolean=True`` a ``flag``
+column, and ``missing=0.05`` replaces that fraction of the numeric feature values with NaN (after
+the target is drawn from them).
+
 Part ``i`` is drawn from ``np.random.default_rng([seed, i])`` (through two spawned streams, one
 for the features and one for the noise, so the values do not depend on the row-group size), so the
 same seed writes identical files whatever the number of workers. The scores are summed feature by
@@ -40,6 +47,10 @@ _FORMATS = ("parquet", "csv")
 # The stream for the data set's parameters; part streams use the part index, which never gets here.
 _PARAMETER_STREAM = 2**32 - 1
 _TARGET_ACCURACY = 0.8
+# Exponent of the Zipf-like category frequencies (rank r has weight 1 / r**_ZIPF).
+_ZIPF = 1.1
+_YEAR_SECONDS = 365 * 86400
+_EPOCH = np.datetime64("2024-01-01T00:00:00", "s")
 
 
 def _scores(z, weights):
@@ -51,17 +62,90 @@ def _scores(z, weights):
     return out if weights.ndim == 2 else out[:, 0]
 
 
-def _parameters(seed, features, task, n_classes):
+class _Extras:
+    """The columns of a mixed table besides the numbers, and the effects they have."""
+
+    def __init__(self, seed, rows, categories, timestamp, boolean, missing):
+        self.categories, self.timestamp, self.boolean = tuple(categories), timestamp, boolean
+        self.rows, self.missing = rows, missing
+        rng = np.random.default_rng([seed, _PARAMETER_STREAM, 1])
+        self.cumulative = [np.cumsum(1.0 / np.arange(1, m + 1) ** _ZIPF) for m in self.categories]
+        self.effects = []
+        for m, cumulative in zip(self.categories, self.cumulative, strict=True):
+            # Centred and scaled under the category frequencies: a term of mean 0, variance 1.
+            p = np.diff(cumulative, prepend=0.0) / cumulative[-1]
+            effect = rng.normal(size=m)
+            effect -= p @ effect
+            self.effects.append(_rounded(effect / np.sqrt(p @ effect**2)))
+        self.values = [None] * len(self.categories)  # the category strings, made when needed
+        self.rng = rng
+
+    @property
+    def terms(self):
+        """Latent terms they add to the target's score."""
+        return len(self.categories) + self.timestamp + self.boolean
+
+    def labels(self, j):
+        if self.values[j] is None:
+            m = self.categories[j]
+            self.values[j] = pa.array([f"c{j}_{code:0{len(str(m - 1))}d}" for code in range(m)])
+        return self.values[j]
+
+    @property
+    def uniforms(self):
+        """Uniform draws a row needs besides its numbers: one per column, one for the jitter."""
+        return len(self.categories) + self.timestamp + self.boolean
+
+    def draw(self, u, ids):
+        """(arrow columns, latent terms of shape (terms, n)) of the rows ``ids``, from ``u``:
+        each row's uniform draws, drawn row by row so they do not depend on row groups."""
+        columns, terms = [], []
+        for j, cumulative in enumerate(self.cumulative):
+            codes = np.searchsorted(cumulative, u[:, j] * cumulative[-1])
+            columns.append(self.labels(j).take(pa.array(codes)))
+            terms.append(self.effects[j][codes])
+        k = len(self.categories)
+        if self.timestamp:
+            # Rows in time order over the year, up to a minute of jitter each.
+            seconds = ids * _YEAR_SECONDS // max(self.rows, 1) + (u[:, k] * 60).astype(np.int64)
+            hours = (seconds % 86400) / 3600.0
+            columns.append(pa.array(_EPOCH + seconds.astype("timedelta64[s]")))
+            terms.append(np.sqrt(2.0) * np.sin(2 * np.pi * hours / 24))
+            k += 1
+        if self.boolean:
+            flag = u[:, k] < 0.5
+            columns.append(pa.array(flag))
+            terms.append(2.0 * flag - 1.0)
+        return columns, np.array(terms).reshape(len(terms), len(ids))
+
+    def sample(self, n):
+        """Latent terms of n rows for the gain calibration (from the parameter stream)."""
+        ids = self.rng.integers(0, max(self.rows, 1), n)
+        return self.draw(self.rng.random((n, self.uniforms)), ids)[1]
+
+    def fields(self):
+        return ([(f"c{j}", pa.string()) for j in range(len(self.categories))]
+                + ([("ts", pa.timestamp("s"))] if self.timestamp else [])
+                + ([("flag", pa.bool_())] if self.boolean else []))
+
+
+def _parameters(seed, features, task, n_classes, extras=None):
     """Scales, offsets and target weights of one data set, from the seed alone."""
     rng = np.random.default_rng([seed, _PARAMETER_STREAM])
     scale = _rounded(10.0 ** rng.uniform(-2, 3, features))
     offset = _rounded(scale * rng.uniform(-20, 20, features))
+    more = 0 if extras is None else extras.terms
     if task == "regression":
         w = rng.normal(size=features)
+        if more:
+            w = np.concatenate([w, extras.rng.normal(size=more)])
         return scale, offset, _rounded(w / np.sqrt(sum(float(v) ** 2 for v in w)))
     W = rng.normal(size=(features, n_classes))
     z = rng.standard_normal((features, 20_000)).astype(np.float32)
     noise = rng.standard_normal((20_000, n_classes))
+    if more:
+        W = np.vstack([W, extras.rng.normal(size=(more, n_classes))])
+        z = np.vstack([z, extras.sample(20_000).astype(np.float32)])
     clean = _scores(z, W)
     lo, hi = 0.01, 100.0
     # Bisection in log space on the gain, which the best accuracy rises with.
@@ -78,38 +162,44 @@ def _rounded(values):
     return np.array([float(f"{v:.4g}") for v in np.ravel(values)]).reshape(np.shape(values))
 
 
-def _columns(features):
-    return ["id"] + [f"f{j}" for j in range(features)] + ["target"]
-
-
-def _schema(features, task):
+def _schema(features, task, extras=None):
     target = pa.float64() if task == "regression" else pa.int64()
     return pa.schema([("id", pa.int64())] + [(f"f{j}", pa.float32()) for j in range(features)]
-                     + [("target", target)])
+                     + ([] if extras is None else extras.fields()) + [("target", target)])
 
 
-def _row_group(z_rng, noise_rng, n, first_id, params, task):
+def _row_group(rngs, n, first_id, params, task, extras):
+    z_rng, noise_rng, extra_rng = rngs
     scale, offset, weights = params
     # Drawn row by row, so the values do not depend on how rows are cut into row groups; the
     # transposed copy gives each feature one contiguous run for its arrow column.
     z = np.ascontiguousarray(z_rng.standard_normal((n, len(scale)), dtype=np.float32).T)
     x = (z * scale[:, None] + offset[:, None]).astype(np.float32)
+    others = []
+    ids = np.arange(first_id, first_id + n, dtype=np.int64)
+    if extras is not None:
+        u = extra_rng.random((n, extras.uniforms + (len(scale) if extras.missing else 0)))
+        others, terms = extras.draw(u, ids)
+        z = np.vstack([z, terms.astype(np.float32)])
     scores = _scores(z, weights)
     if task == "regression":
         target = 50.0 + 10.0 * scores + 5.0 * noise_rng.standard_normal(n)
     else:
         noisy = scores + noise_rng.standard_normal(scores.shape)
         target = np.argmax(noisy, axis=1).astype(np.int64)
-    arrays = [pa.array(np.arange(first_id, first_id + n, dtype=np.int64))]
-    arrays += [pa.array(row) for row in x] + [pa.array(target)]
-    return pa.Table.from_arrays(arrays, schema=_schema(len(scale), task))
+    if extras is not None and extras.missing:
+        x[u[:, extras.uniforms:].T < extras.missing] = np.nan
+    arrays = [pa.array(ids)] + [pa.array(row) for row in x] + others + [pa.array(target)]
+    return pa.Table.from_arrays(arrays, schema=_schema(len(scale), task, extras))
 
 
 def _write_part(fs, path, index, n_rows, first_id, params, cfg):
     """Write one part, a row group at a time."""
-    streams = np.random.SeedSequence([cfg["seed"], index]).spawn(2)
-    z_rng, noise_rng = (np.random.default_rng(s) for s in streams)
-    schema = _schema(cfg["features"], cfg["task"])
+    # The first two streams are those of a numbers-only table: its values never change.
+    streams = np.random.SeedSequence([cfg["seed"], index]).spawn(3)
+    rngs = [np.random.default_rng(s) for s in streams]
+    extras = params[3]
+    schema = _schema(cfg["features"], cfg["task"], extras)
     with open_file(fs, path, "wb") as sink:
         # Dictionary encoding only for the labels: on unique floats and ids pyarrow tries it and
         # falls back, several times slower.
@@ -118,8 +208,8 @@ def _write_part(fs, path, index, n_rows, first_id, params, cfg):
         try:
             for start in range(0, n_rows, cfg["row_group_rows"]):
                 n = min(cfg["row_group_rows"], n_rows - start)
-                writer.write_table(_row_group(z_rng, noise_rng, n, first_id + start, params,
-                                              cfg["task"]))
+                writer.write_table(_row_group(rngs, n, first_id + start, params[:3],
+                                              cfg["task"], extras))
         finally:
             writer.close()
 
@@ -129,7 +219,8 @@ def _positive(name, value, minimum=1):
         raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
 
 
-def generate(path, *, rows, features=20, task="classification", n_classes=2, format="parquet",
+def generate(path, *, rows, features=20, task="classification", n_classes=2, categories=(),
+             timestamp=False, boolean=False, missing=0.0, format="parquet",
              rows_per_part=1_000_000, row_group_rows=250_000, seed=0, overwrite=False,
              workers=None, storage_options=None, verbose=False, callback=None):
     """Write a deterministic synthetic data set as a folder of parquet or CSV parts.
@@ -146,6 +237,12 @@ def generate(path, *, rows, features=20, task="classification", n_classes=2, for
     task : {"classification", "regression"}
     n_classes : int
         Classes of a classification target (labels ``0 .. n_classes-1``).
+    categories : sequence of int, default=()
+        Cardinalities of string columns ``c0``, ``c1``, ... (Zipf-like frequencies).
+    timestamp, boolean : bool, default=False
+        Add a ``ts`` timestamp column and a ``flag`` boolean column.
+    missing : float, default=0.0
+        Fraction of the numeric feature values replaced by NaN.
     format : {"parquet", "csv"}
     rows_per_part, row_group_rows : int
         Rows in each part (the last one holds the rest) and in each parquet row group.
@@ -182,11 +279,22 @@ def generate(path, *, rows, features=20, task="classification", n_classes=2, for
         raise ValueError(f"task={task!r} is not one of {list(_TASKS)}")
     if format not in _FORMATS:
         raise ValueError(f"format={format!r} is not one of {list(_FORMATS)}")
+    categories = [categories] if isinstance(categories, int) else list(categories)
+    for m in categories:
+        _positive("categories", m, minimum=2)
+    if not 0 <= missing < 1:
+        raise ValueError(f"missing={missing!r} must be a fraction in [0, 1)")
+    mixed = bool(categories or timestamp or boolean or missing)
+    extras = _Extras(seed, rows, categories, bool(timestamp), bool(boolean), float(missing)) \
+        if mixed else None
     fs, root = fsspec.core.url_to_fs(os.fspath(path), **(storage_options or {}))
     cfg = dict(rows=rows, features=features, task=task, n_classes=n_classes, format=format,
                rows_per_part=rows_per_part, row_group_rows=row_group_rows, seed=seed,
-               columns=_columns(features))
-    params = _parameters(seed, features, task, n_classes)
+               columns=_schema(features, task, extras).names)
+    if mixed:
+        cfg.update(categories=categories, timestamp=bool(timestamp), boolean=bool(boolean),
+                   missing=float(missing))
+    params = (*_parameters(seed, features, task, n_classes, extras), extras)
     parts = [(i, min(rows_per_part, rows - start), start)
              for i, start in enumerate(range(0, max(rows, 1), rows_per_part))]
     with publishing(root, overwrite=overwrite, fs=fs) as tmp:

@@ -127,3 +127,31 @@ def test_command_line(tmp_path, capsys):
     assert sorted(os.listdir(out)) == ["_outofcore.json", "part-00000.csv"]
     assert data.main(["--rows", "10", "--out", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def test_mixed_tables(tmp_path):
+    """A mixed table has string columns of the asked cardinalities with skewed frequencies, a
+    timestamp in row order, a boolean, NaN at the asked rate; its values do not depend on the
+    row groups, and its categories and hours carry part of the target."""
+    kwargs = dict(rows=6000, features=3, categories=(5, 300), timestamp=True, boolean=True,
+                  missing=0.1, seed=2)
+    data.generate(tmp_path / "a", row_group_rows=1000, **kwargs)
+    data.generate(tmp_path / "b", row_group_rows=6000, rows_per_part=4000, **kwargs)
+    a, b = pd.read_parquet(tmp_path / "a"), pd.read_parquet(tmp_path / "b")
+    pd.testing.assert_frame_equal(a, b)
+    assert list(a.columns) == ["id", "f0", "f1", "f2", "c0", "c1", "ts", "flag", "target"]
+    assert a["c0"].nunique() == 5 and 100 < a["c1"].nunique() <= 300
+    counts = a["c1"].value_counts()
+    assert counts.iloc[0] > 10 * counts.iloc[-1]  # Zipf-like: a few frequent, many rare
+    assert a["ts"].is_monotonic_increasing or (a["ts"].diff().dt.total_seconds() > -60).all()
+    assert 0.08 < a[["f0", "f1", "f2"]].isna().to_numpy().mean() < 0.12
+    by_category = a.groupby("c0")["target"].mean()
+    by_hour = a.groupby(a["ts"].dt.hour)["target"].mean()
+    assert by_category.max() - by_category.min() > 0.1
+    assert by_hour.max() - by_hour.min() > 0.1
+
+
+def test_numbers_only_tables_are_unchanged_by_the_mixed_options(tmp_path):
+    """Without the mixed options the files hold only id, numbers and target, as before."""
+    data.generate(tmp_path / "a", rows=100, features=2)
+    assert list(pd.read_parquet(tmp_path / "a").columns) == ["id", "f0", "f1", "target"]
