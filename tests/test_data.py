@@ -136,7 +136,7 @@ def test_mixed_tables(tmp_path):
     kwargs = dict(rows=6000, features=3, categories=(5, 300), timestamp=True, boolean=True,
                   missing=0.1, seed=2)
     data.generate(tmp_path / "a", row_group_rows=1000, **kwargs)
-    data.generate(tmp_path / "b", row_group_rows=6000, rows_per_part=4000, **kwargs)
+    data.generate(tmp_path / "b", row_group_rows=6000, **kwargs)
     a, b = pd.read_parquet(tmp_path / "a"), pd.read_parquet(tmp_path / "b")
     pd.testing.assert_frame_equal(a, b)
     assert list(a.columns) == ["id", "f0", "f1", "f2", "c0", "c1", "ts", "flag", "target"]
