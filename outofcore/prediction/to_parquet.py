@@ -33,6 +33,7 @@ from sklearn.base import BaseEstimator
 from outofcore.io import convert
 from outofcore.io.files import open_file, publishing
 from outofcore.io.plan import plan_csv, plan_parquet
+from outofcore.prediction.outputs import empty_schema, output_names
 from outofcore.runtime.progress import RowProgress
 from outofcore.runtime.scheduler import compute
 from outofcore.runtime.threads import guarded, thread_guard
@@ -41,10 +42,6 @@ _METHODS = ("predict", "predict_proba", "decision_function", "transform")
 # Rows predicted at once: a quarter of the readers' blocks, so each thread's slice of decoded
 # columns, block and outputs stays small (see benchmarks/README.md, table 6).
 PREDICT_BLOCK_ROWS = 2**18
-_PREFIX = {"predict": "prediction", "predict_proba": "proba", "decision_function": "decision",
-           "transform": "component"}
-
-
 class _Stop:
     """A job's stop flag, shared by its part tasks in one process (a fresh one on each worker)."""
 
@@ -108,17 +105,6 @@ class _Buffers:
         finally:
             with self._lock:
                 self._free.append(flat)
-
-
-def output_names(model, method, width, names_out=None):
-    """Column names for a model output with ``width`` columns (None for a 1-D output)."""
-    prefix = _PREFIX[method]
-    if width is None:
-        return [prefix]
-    labels = names_out if method == "transform" else getattr(model, "classes_", None)
-    if method == "predict" or labels is None or len(labels) != width:
-        return [f"{prefix}_{i}" for i in range(width)]
-    return [str(c) if method == "transform" else f"{prefix}_{c}" for c in labels]
 
 
 def _predict_table(model, job, table, where, buffers):
@@ -218,28 +204,6 @@ def _part_outcome(model, job, file, out_path, buffers):
     except Exception as e:
         job.stop.event.set()
         return None, e
-
-
-def _schema_without_rows(model, job, schema):
-    """Output schema when no part has rows, from the model's classes or output names."""
-    classes = getattr(model, "classes_", None)
-    if job.method == "predict":
-        kind = pa.float64() if classes is None else (
-            pa.string() if np.asarray(classes).dtype.kind in "OU" else
-            pa.from_numpy_dtype(np.asarray(classes).dtype))
-        outputs = [("prediction", kind)]
-    elif job.method == "transform" and job.names_out is not None:
-        outputs = [(str(c), pa.float64()) for c in job.names_out]
-    elif job.method == "decision_function" and classes is not None and len(classes) == 2:
-        outputs = [("decision", pa.float64())]
-    elif classes is not None and job.method != "transform":
-        outputs = [(n, pa.float64()) for n in output_names(model, job.method, len(classes))]
-    else:
-        raise ValueError(
-            f"{job.source.displays[0]!r} has no rows, and the columns "
-            f"{type(model).__name__}.{job.method} would write cannot be known without rows"
-        )
-    return pa.schema([schema.field(k) for k in job.keep] + outputs)
 
 
 def _fitted_names(model):
@@ -401,7 +365,12 @@ def predict_to_parquet(model, source, dest, *, method="predict", columns=None, k
         written = [s for s, _ in outcomes]
         template = next((s for s in written if s is not None), None)
         if template is None:
-            template = _schema_without_rows(model, job, schema)
+            template = empty_schema(model, method, [schema.field(k) for k in keep], names_out)
+        if template is None:
+            raise ValueError(
+                f"{plan.displays[0]!r} has no rows, and the columns {type(model).__name__}."
+                f"{method} would write cannot be known without rows"
+            )
         for s, out in zip(written, outs, strict=True):
             if s is None:
                 with open_file(dest_fs, out, "wb") as sink:
