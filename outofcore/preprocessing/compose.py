@@ -20,86 +20,18 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils import Bunch, get_tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from outofcore.io import convert
 from outofcore.io.inputs import as_table, is_dask_collection
-from outofcore.preprocessing.base import as_arrow, as_matrix
+from outofcore.preprocessing.base import as_arrow
+from outofcore.preprocessing.branches import (
+    Branch,
+    Pass,
+    first_block,
+    is_blockwise,
+    numbers_dtype,
+    stack,
+    stand_in,
+)
 from outofcore.runtime.scheduler import compute
-
-
-def _is_blockwise(step):
-    return all(callable(getattr(step, m, None)) for m in
-               ("_fit_chunk", "_fit_combine", "_fit_finalize", "_transform_block"))
-
-
-def _takes_table(step):
-    """Whether a blockwise step reads arrow tables (encoders, imputers); else float matrices."""
-    return getattr(step, "_takes_table", False)
-
-
-def _stand_in(columns, kinds):
-    """What a step's ``_fit_begin`` validates: a frame with the input names, or an array."""
-    if columns is not None:
-        import pandas as pd
-
-        return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
-    return np.empty((0, kinds))
-
-
-class _Branch:
-    """One branch while fitting: its columns, steps (clones) and how many are fitted."""
-
-    def __init__(self, name, transformer, columns, weight):
-        self.name, self.transformer, self.columns, self.weight = name, transformer, columns, weight
-        if isinstance(transformer, str):  # "passthrough"
-            self.names, self.steps = [], []
-        elif hasattr(transformer, "steps"):  # a Pipeline
-            self.names = [n for n, _ in transformer.steps]
-            self.steps = [None if s in (None, "passthrough") else clone(s)
-                          for _, s in transformer.steps]
-        else:
-            self.names, self.steps = [name], [clone(transformer)]
-        self.fitted = 0
-        self.widths = []  # output width after each fitted step
-
-    def run(self, block, where, upto, float_dtype):
-        """The output of the first ``upto`` steps on a block (an arrow table of all columns)."""
-        x = block.select(self.columns)
-        for step in self.steps[:upto]:
-            x = _apply(step, x, where, float_dtype)
-        return x
-
-    def feed(self, step, x, float_dtype, where=str):
-        """``x`` as the step takes it: an arrow table or a float matrix."""
-        if step is None or _takes_table(step) or not _is_blockwise(step):
-            return x
-        return as_matrix(x, float_dtype, where) if isinstance(x, pa.Table) else x
-
-
-def _apply(step, x, where, float_dtype):
-    if step is None:
-        return x
-    if _is_blockwise(step):
-        if not _takes_table(step) and isinstance(x, pa.Table):
-            x = as_matrix(x, float_dtype, where)
-        return step._transform_block(x, where)
-    # A stateless scikit-learn step: what scikit-learn would give it.
-    return step.transform(x.to_pandas() if isinstance(x, pa.Table) else x)
-
-
-def _output(x, float_dtype, where=str):
-    """A branch's final output as a NumPy array or a scipy.sparse matrix."""
-    if isinstance(x, pa.Table):
-        convert.check_numeric(x.schema, x.schema.names, "the input", param="remainder")
-        return as_matrix(x, _numbers_dtype(x.schema, float_dtype), where)
-    return x if hasattr(x, "tocsr") else np.asarray(x)
-
-
-def _numbers_dtype(schema, float_dtype):
-    """What scikit-learn's hstack gives columns passed through: their common float type."""
-    found = [np.dtype(t.to_pandas_dtype()) for t in schema.types
-             if convert.is_numeric(t) and not pa.types.is_null(t) and not pa.types.is_dictionary(t)]
-    dtype = np.result_type(*found) if found else np.dtype(float_dtype)
-    return dtype if dtype.kind == "f" else np.dtype(np.float64)
 
 
 class ColumnTransformer(TransformerMixin, BaseEstimator):
@@ -244,7 +176,7 @@ class ColumnTransformer(TransformerMixin, BaseEstimator):
         else:
             validate_data(self, X, reset=reset, skip_check_array=True)
         block = as_arrow(X)
-        return block, None, _numbers_dtype(block.schema, np.float64)
+        return block, None, numbers_dtype(block.schema, np.float64)
 
     def _resolve(self, spec, names, meta):
         """A column spec as a list of names."""
@@ -282,12 +214,12 @@ class ColumnTransformer(TransformerMixin, BaseEstimator):
             if isinstance(trans, str) and trans == "drop":
                 dropped.append((name, columns))
             elif columns:
-                branches.append(_Branch(name, trans, columns, weights.get(name)))
+                branches.append(Branch(name, trans, columns, weights.get(name)))
         rest = [n for n in names if n not in used]
         if rest and isinstance(self.remainder, str) and self.remainder == "drop":
             dropped.append(("remainder", rest))
         elif rest:
-            branches.append(_Branch("remainder", self.remainder, rest, weights.get("remainder")))
+            branches.append(Branch("remainder", self.remainder, rest, weights.get("remainder")))
         return branches, dropped
 
     def fit(self, X, y=None):
@@ -323,7 +255,7 @@ class ColumnTransformer(TransformerMixin, BaseEstimator):
         """Fit the branch's stateless steps up to its next blockwise one; True if it has one."""
         while branch.fitted < len(branch.steps):
             step = branch.steps[branch.fitted]
-            if step is None or _is_blockwise(step):
+            if step is None or is_blockwise(step):
                 if step is None:
                     branch.fitted += 1
                     continue
@@ -335,7 +267,7 @@ class ColumnTransformer(TransformerMixin, BaseEstimator):
                     f"counterpart (ooc.SimpleImputer, ooc.OneHotEncoder, ooc.OrdinalEncoder, "
                     f"ooc.StandardScaler, ...) or fit it in memory"
                 )
-            sample = block if block is not None else _first_block(table)
+            sample = block if block is not None else first_block(table)
             x = branch.run(sample, str, branch.fitted, float_dtype)
             step.fit(x.to_pandas() if isinstance(x, pa.Table) else x)
             branch.fitted += 1
@@ -347,8 +279,8 @@ class ColumnTransformer(TransformerMixin, BaseEstimator):
             step = branch.steps[branch.fitted]
             first = branch.fitted == 0 or all(s is None for s in branch.steps[:branch.fitted])
             width = len(branch.columns) if first else branch.widths[-1]
-            step._fit_begin(_stand_in(branch.columns if first else None, width))
-        pass_ = _Pass(due, float_dtype)
+            step._fit_begin(stand_in(branch.columns if first else None, width))
+        pass_ = Pass(due, float_dtype)
         if table is None:
             records = pass_.chunk(block, str)
         else:
@@ -398,7 +330,7 @@ class ColumnTransformer(TransformerMixin, BaseEstimator):
         last = next((s for s in reversed(branch.steps) if s is not None), None)
         if last is None:
             return np.dtype(float_dtype), len(branch.columns), False
-        if _is_blockwise(last):
+        if is_blockwise(last):
             return last._output_spec()
         out = getattr(last, "get_feature_names_out", None)
         width = len(out()) if out is not None else len(branch.columns)
@@ -426,13 +358,13 @@ class ColumnTransformer(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         block, table, _ = self._input(X, reset=False)
         if table is None:
-            return _stack(block, str, self)
+            return stack(block, str, self)
         meta = None
         if self.sparse_output_:
             import scipy.sparse as sp
 
             meta = sp.csr_matrix((0, self._width), dtype=self._dtype)
-        return table.map_blocks(_stack, self, dtype=self._dtype, width=self._width, meta=meta)
+        return table.map_blocks(stack, self, dtype=self._dtype, width=self._width, meta=meta)
 
     def fit_transform(self, X, y=None, **params):
         """Fit, then transform X (lazily for Table or dask input)."""
@@ -454,54 +386,6 @@ class ColumnTransformer(TransformerMixin, BaseEstimator):
             raise ValueError(f"Output feature names {out} are not unique; set "
                              f"verbose_feature_names_out=True")
         return np.asarray(out, dtype=object)
-
-
-class _Pass:
-    """The chunk and combine of one fitting pass: every due branch's next step at once."""
-
-    def __init__(self, due, float_dtype):
-        self.due, self.float_dtype = due, float_dtype
-
-    def chunk(self, block, where):
-        records = []
-        for b in self.due:
-            step = b.steps[b.fitted]
-            x = b.feed(step, b.run(block, where, b.fitted, self.float_dtype), self.float_dtype,
-                       where)
-            records.append(step._fit_chunk(x, where))
-        return records
-
-    def combine(self, parts):
-        return [b.steps[b.fitted]._fit_combine([p[i] for p in parts])
-                for i, b in enumerate(self.due)]
-
-
-def _stack(block, where, ct):
-    """The ColumnTransformer's output of one arrow block."""
-    import scipy.sparse as sp
-
-    outputs = []
-    for _, columns, steps, weight in ct._layout_:
-        x = block.select(columns)
-        for step in steps:
-            x = _apply(step, x, where, ct._float_dtype)
-        x = _output(x, ct._float_dtype, where)
-        outputs.append(x if weight is None else x * weight)
-    if not outputs:
-        return np.empty((block.num_rows, 0), dtype=ct._dtype)
-    if ct.sparse_output_:
-        return sp.hstack([sp.csr_matrix(x) for x in outputs], format="csr", dtype=ct._dtype)
-    return np.hstack([x.toarray() if hasattr(x, "toarray") else x for x in outputs]).astype(
-        ct._dtype, copy=False)
-
-
-def _first_block(table):
-    """The first block with rows, as an arrow table (for fitting stateless steps)."""
-    blocks = table.blocks.to_delayed().ravel()
-    for i, n in enumerate(table.rows):
-        if n:
-            return compute(blocks[i])[0][0]
-    return table.schema.empty_table()
 
 
 def make_column_transformer(*transformers, remainder="drop", sparse_threshold=0.3, n_jobs=None,

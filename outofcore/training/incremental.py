@@ -9,11 +9,9 @@ callbacks (:mod:`outofcore.training.callbacks`).
 """
 
 import time
-import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
-from sklearn.exceptions import DataConversionWarning
 from sklearn.metrics import get_scorer
 from sklearn.utils import check_random_state, get_tags
 from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping, process_routing
@@ -23,11 +21,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from outofcore.io.inputs import align_to, as_array, feature_names, is_dask_collection
 from outofcore.io.table import Table
 from outofcore.runtime.progress import wants_bar
-from outofcore.runtime.scheduler import compute
 from outofcore.runtime.threads import thread_guard
 from outofcore.training import validation
 from outofcore.training.callbacks import Calls, ProgressBar, as_callbacks
 from outofcore.training.checkpoint import Position, checkpoint_for
+from outofcore.training.inputs import check_features, find_classes, fit_inputs, learns_from_sparse
 from outofcore.training.scoring import dask_score
 from outofcore.training.sources import block_source
 from outofcore.training.steps import FoldStep, check_partial_fit_params, rows_shuffled_once
@@ -190,7 +188,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         tags.transformer_tags = inner.transformer_tags
         tags.target_tags = inner.target_tags
         tags.input_tags = inner.input_tags
-        tags.input_tags.sparse = _learns_from_sparse(self.estimator)
+        tags.input_tags.sparse = learns_from_sparse(self.estimator)
         if tags.classifier_tags is not None:
             tags.classifier_tags.multi_label = False
         return tags
@@ -240,7 +238,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         params = self._routed(fit_params, caller)
         weights, classes = params.pop("sample_weight", None), params.pop("classes", None)
         locate = X.locate if isinstance(X, Table) else None
-        X, y, weights = self._inputs(X, y, weights, first_call)
+        X, y, weights = fit_inputs(self, X, y, weights, first_call)
         if first_call:
             self._start(y, classes)
         check_partial_fit_params(self.estimator_, {**params, **(
@@ -344,21 +342,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         self.n_epochs_ = self.n_blocks_seen_ = self.n_samples_seen_ = 0
         self.history_ = []
         if is_classifier(self.estimator):
-            self.classes_ = self._labels(y, self.classes if classes is None else classes)
-
-    def _labels(self, y, classes):
-        if classes is not None:
-            classes = np.asarray(classes)
-            unique = np.unique(classes)
-            if len(unique) != len(classes):
-                raise ValueError(f"classes={classes.tolist()} repeats a label")
-            return unique if y is None or y.dtype == object else unique.astype(y.dtype,
-                                                                               copy=False)
-        if isinstance(y, np.ndarray):
-            return np.unique(y)
-        import dask.array as da
-
-        return np.asarray(compute(da.unique(y))[0], dtype=y.dtype)
+            self.classes_ = find_classes(y, self.classes if classes is None else classes)
 
     def _held_out(self, source, position):
         """(training blocks, validation blocks, RowHoldout or None) of this fit; drawn once and
@@ -402,61 +386,6 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 f"MiniBatchKMeans, MLPClassifier, MultinomialNB, IncrementalPCA, ...)."
             )
 
-    def _inputs(self, X, y, weights, first_call):
-        """X, y and weights as row-aligned arrays (dask, or NumPy for in-memory X)."""
-        sparse_ok = _learns_from_sparse(self.estimator)
-        if is_dask_collection(X):
-            names = feature_names(X)
-            X = as_array(X)
-            if X.ndim != 2:
-                raise ValueError(f"X must be 2-D (rows, features); got shape {X.shape}.")
-            if hasattr(X._meta, "tocsr") and not sparse_ok:
-                raise TypeError(
-                    f"{type(self.estimator).__name__} cannot learn from sparse input, and X has "
-                    f"sparse blocks (from OneHotEncoder(sparse_output=True)?). Pass "
-                    f"sparse_output=False, or use an estimator that takes sparse input (SGD*, "
-                    f"Perceptron, naive Bayes)."
-                )
-            self._check_features(X.shape[1], names, reset=first_call)
-        else:
-            X = validate_data(self, X, reset=first_call, dtype=None, ensure_all_finite=False,
-                              accept_sparse="csr" if sparse_ok else False)
-        if y is None and get_tags(self.estimator).target_tags.required:
-            raise ValueError(f"{type(self).__name__}({type(self.estimator).__name__}) requires "
-                             f"y to be passed, but the target y is None.")
-        if y is not None:
-            y = align_to(X, y, name="y")
-            if y.ndim == 2 and y.shape[1] == 1 and \
-                    not get_tags(self.estimator).target_tags.multi_output:
-                warnings.warn(
-                    "A column-vector y was passed when a 1d array was expected. Please change "
-                    "the shape of y to (n_samples,), for example using ravel().",
-                    DataConversionWarning, stacklevel=4)
-                y = y[:, 0]
-            if is_classifier(self.estimator) and y.ndim != 1:
-                raise ValueError(
-                    f"y has shape {y.shape}; Incremental classifiers take one label per row "
-                    f"(1-D y). Multi-label and multi-output targets are not supported.")
-        if weights is not None:
-            weights = align_to(X, weights, name="sample_weight")
-        return X, y, weights
-
-    def _check_features(self, n_features, names, *, reset):
-        if reset:
-            self.n_features_in_ = n_features
-            if names is not None:
-                self.feature_names_in_ = names
-            elif "feature_names_in_" in self.__dict__:
-                del self.feature_names_in_
-            return
-        if n_features != self.n_features_in_:
-            raise ValueError(f"X has {n_features} features, but {type(self).__name__} is "
-                             f"expecting {self.n_features_in_} features as input.")
-        expected = self.__dict__.get("feature_names_in_")
-        if expected is not None and names is not None and list(names) != list(expected):
-            raise ValueError(f"X has columns {list(names)} but the model was fitted on "
-                             f"{list(expected)}; select the same columns in the same order.")
-
     # ------------------------------------------------------------------------ predicting
     def _call(self, method, X):
         check_is_fitted(self)
@@ -469,7 +398,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
 
         names = feature_names(X)
         X = as_array(X)
-        self._check_features(X.shape[1], names, reset=False)
+        check_features(self, X.shape[1], names, reset=False)
         return lazy_method(self.estimator_, method, X)
 
     @available_if(_inner_has("predict"))
@@ -523,18 +452,11 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             return self.estimator_.score(X, y, **kwargs)
         names = feature_names(X)
         X = as_array(X)
-        self._check_features(X.shape[1], names, reset=False)
+        check_features(self, X.shape[1], names, reset=False)
         y = None if y is None else align_to(X, y, name="y")
         w = None if sample_weight is None else align_to(X, sample_weight, name="sample_weight")
         with thread_guard():
             return dask_score(self.estimator_, X, y, w)
-
-
-def _learns_from_sparse(estimator):
-    """Whether ``partial_fit`` takes sparse input: the sparse tag, which speaks for ``fit``, but
-    IncrementalPCA's ``partial_fit`` refuses it (only its ``fit`` densifies batches)."""
-    names = {cls.__name__ for cls in type(estimator).__mro__}
-    return get_tags(estimator).input_tags.sparse and "IncrementalPCA" not in names
 
 
 def _as_float(value):
