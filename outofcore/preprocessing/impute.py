@@ -11,30 +11,18 @@ import numbers
 import warnings
 
 import numpy as np
-import pyarrow as pa
 from sklearn.base import OneToOneFeatureMixin
 from sklearn.impute import MissingIndicator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from outofcore.io import convert
 from outofcore.io.inputs import is_dask_collection
-from outofcore.preprocessing import categories, quantiles
+from outofcore.preprocessing import categories, missing, quantiles
 from outofcore.preprocessing.base import BlockwiseTransformer, as_arrow
 
 __all__ = ["SimpleImputer"]
 
 _STRATEGIES = ("mean", "median", "most_frequent", "constant")
-
-
-def _is_na(value):
-    """Whether ``missing_values`` names missing values as arrow has them (nan, None, pd.NA)."""
-    if value is None or isinstance(value, (float, np.floating)) and value != value:
-        return True
-    return type(value).__name__ == "NAType"
-
-
-def _is_nan(value):
-    return isinstance(value, (float, np.floating)) and value != value
 
 
 def _common(dtypes):
@@ -119,7 +107,7 @@ class SimpleImputer(BlockwiseTransformer):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = _is_nan(self.missing_values)
+        tags.input_tags.allow_nan = missing.is_nan(self.missing_values)
         tags.input_tags.string = self.strategy in ("most_frequent", "constant")
         return tags
 
@@ -132,7 +120,7 @@ class SimpleImputer(BlockwiseTransformer):
             raise ValueError(f"The 'strategy' parameter of SimpleImputer must be one of "
                              f"{_STRATEGIES}. Got {self.strategy!r} instead.")
         mv = self.missing_values
-        if not (_is_na(mv) or isinstance(mv, (numbers.Real, str))):
+        if not (missing.is_na(mv) or isinstance(mv, (numbers.Real, str))):
             raise ValueError(f"The 'missing_values' parameter of SimpleImputer must be an int, a "
                              f"float, a str, np.nan, None or pd.NA. Got {mv!r} instead.")
         for name in ("copy", "add_indicator", "keep_empty_features"):
@@ -154,14 +142,14 @@ class SimpleImputer(BlockwiseTransformer):
         try:
             X = validate_data(self, X, reset=reset, dtype=dtype, copy=self.copy,
                               force_writeable=True if not reset else None,
-                              ensure_all_finite="allow-nan" if _is_na(self.missing_values)
+                              ensure_all_finite="allow-nan" if missing.is_na(self.missing_values)
                               and self.missing_values is not None else True)
         except ValueError as e:
             if "could not convert" in str(e):
                 raise ValueError(f"Cannot use {self.strategy} strategy with non-numeric data:\n"
                                  f"{e}") from None
             raise
-        if X.dtype.kind in "iuf" and not (_is_na(self.missing_values)
+        if X.dtype.kind in "iuf" and not (missing.is_na(self.missing_values)
                                          or isinstance(self.missing_values, numbers.Real)):
             raise ValueError(f"'X' and 'missing_values' types are expected to be both "
                              f"numerical. Got X.dtype={X.dtype} and  "
@@ -179,64 +167,10 @@ class SimpleImputer(BlockwiseTransformer):
                              f"and transform.")
         return X, None
 
-    # ------------------------------------------------------------------------ the columns
     def _columns(self, block, where):
-        """Per column of a block: (values, missing mask, dtype). Values are a float NumPy array
-        for numbers (NaN where null), an object array otherwise; the dtype is what
-        scikit-learn would see the column as."""
-        if isinstance(block, np.ndarray):
-            mask = _mask(block, self.missing_values)
-            return [(block[:, j], mask[:, j], block.dtype) for j in range(block.shape[1])]
-        block = as_arrow(block)
-        out = []
-        for name, chunked in zip(block.schema.names, block.columns, strict=True):
-            t = chunked.type.value_type if pa.types.is_dictionary(chunked.type) else chunked.type
-            if convert.is_temporal(t):
-                categories.refuse_temporal(name, f"{convert.kind_of(t)} ({t})", where(0))
-            if convert.is_numeric(t):
-                values = convert.matrix(block.select([name]), [name], np.float64, where)[:, 0]
-                dtype = np.dtype(np.float64) if chunked.null_count or pa.types.is_boolean(t) \
-                    or pa.types.is_null(t) or pa.types.is_decimal(t) \
-                    else np.dtype(t.to_pandas_dtype())
-                out.append((values, self._number_mask(values, [name], where), dtype))
-                continue
-            if self.strategy in ("mean", "median"):
-                raise ValueError(f"Cannot use {self.strategy} strategy with non-numeric data: "
-                                 f"column {name!r} holds {convert.kind_of(t)} values ({t}) in "
-                                 f"{where(0)}; use strategy='most_frequent' or 'constant' for it")
-            if pa.types.is_dictionary(chunked.type):
-                # to_numpy of a dictionary array gives its first value where the index is null.
-                chunked = chunked.cast(t)
-            values = chunked.to_numpy(zero_copy_only=False)
-            if _is_na(self.missing_values):
-                mask = chunked.is_null().to_numpy(zero_copy_only=False)
-            else:
-                self._refuse_missing(chunked.is_null().to_numpy(zero_copy_only=False), [name],
-                                     where)
-                mask = np.asarray(values == self.missing_values, dtype=bool)
-            out.append((values, mask, np.dtype(object)))
-        return out
-
-    def _number_mask(self, values, names, where):
-        """Where numbers (a column, or a matrix of the columns ``names``) are missing."""
-        if _is_na(self.missing_values):
-            return np.isnan(values)
-        if not isinstance(self.missing_values, numbers.Real):
-            raise ValueError(f"'X' and 'missing_values' types are expected to be both numerical. "
-                             f"Got column {names[0]!r} of numbers and "
-                             f"type(missing_values)={type(self.missing_values)}.")
-        self._refuse_missing(np.isnan(values), names, where)
-        return values == self.missing_values
-
-    def _refuse_missing(self, missing, names, where):
-        """With a placeholder for missing values, a null (or NaN) in the data is an error, as
-        scikit-learn refuses NaN then."""
-        rows, cols = np.nonzero(missing.reshape(len(missing), -1))
-        if rows.size:
-            raise ValueError(f"Input contains NaN: column {names[cols[0]]!r} is missing a value "
-                             f"at {where(int(rows[0]))}, and missing_values="
-                             f"{self.missing_values!r}; set missing_values=np.nan to impute "
-                             f"missing values too")
+        numeric = self.strategy if self.strategy in ("mean", "median") else None
+        block = block if isinstance(block, np.ndarray) else as_arrow(block)
+        return missing.columns(block, self.missing_values, numeric, where)
 
     # ------------------------------------------------------------------------- fitting
     def _fit_chunk(self, block, where):
@@ -277,8 +211,8 @@ class SimpleImputer(BlockwiseTransformer):
         if self.strategy in ("mean", "median") and dtype.kind != "f":
             dtype = np.dtype(np.float64)
         self._fit_dtype = dtype
-        missing = record["missing"]
-        empty = missing == record["rows"]
+        n_missing = record["missing"]
+        empty = n_missing == record["rows"]
         fill = self.fill_value if self.fill_value is not None else (
             "missing_value" if dtype == object else 0)
         if self.strategy == "constant" and self.fill_value is not None and not np.can_cast(
@@ -302,21 +236,21 @@ class SimpleImputer(BlockwiseTransformer):
             gone = fill if self.keep_empty_features else np.nan
         stats[empty] = gone
         self.statistics_ = stats
-        self._keep = np.flatnonzero(~_mask(stats, np.nan) if stats.dtype == object
+        self._keep = np.flatnonzero(~missing.mask(stats, np.nan) if stats.dtype == object
                                     else ~np.isnan(stats))
         self.indicator_ = None
         if self.add_indicator:
-            self.indicator_ = MissingIndicator(missing_values=self.missing_values,
-                                               error_on_new=False).fit(self._stand_in(missing > 0))
+            indicator = MissingIndicator(missing_values=self.missing_values, error_on_new=False)
+            self.indicator_ = indicator.fit(self._stand_in(n_missing > 0))
 
     def _stand_in(self, has_missing):
         """One row with a missing value exactly in the columns that had some: what the
         indicator is fitted on."""
         mv = self.missing_values
-        if isinstance(mv, numbers.Real) and not _is_na(mv):
+        if isinstance(mv, numbers.Real) and not missing.is_na(mv):
             row = np.where(has_missing, mv, mv + 1)
         else:
-            row = np.empty(len(has_missing), dtype=np.float64 if _is_nan(mv) else object)
+            row = np.empty(len(has_missing), dtype=np.float64 if missing.is_nan(mv) else object)
             row[:] = 0 if row.dtype != object else (mv + "_" if isinstance(mv, str) else "")
             row[has_missing] = mv
         return row.reshape(1, -1)
@@ -356,7 +290,7 @@ class SimpleImputer(BlockwiseTransformer):
         features = self.indicator_.features_ if self.indicator_ is not None else []
         if isinstance(block, np.ndarray):
             # The in-memory input, already copied by validation unless copy=False.
-            mask = _mask(block, self.missing_values)
+            mask = missing.mask(block, self.missing_values)
             out = block if len(keep) == block.shape[1] else block[:, keep]
             indicator = mask[:, features]
             np.copyto(out, fill, where=mask[:, keep])
@@ -377,9 +311,9 @@ class SimpleImputer(BlockwiseTransformer):
             kept = [names[j] for j in keep]
             convert.check_numeric(block.schema, kept, "the input")
             if self._fit_dtype.kind in "iu":
-                self._refuse_missing_integers(block, kept, where)
+                missing.refuse_in_integers(block, kept, where)
             convert.matrix(block, kept, self._fit_dtype, where, out=X)
-            mask = self._number_mask(X, kept, where)
+            mask = missing.numbers_mask(X, kept, self.missing_values, where)
         at = {j: p for p, j in enumerate(keep)}
         if all(j in at for j in features):
             out[:, len(keep):] = mask[:, [at[j] for j in features]]
@@ -390,15 +324,6 @@ class SimpleImputer(BlockwiseTransformer):
                     self._columns(block.select([names[j]]), where)[0][1]
         np.copyto(X, fill, where=mask)
         return out
-
-    def _refuse_missing_integers(self, block, names, where):
-        for name in names:
-            column = block.column(name)
-            if column.null_count:
-                row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
-                raise ValueError(f"column {name!r} is missing a value at {where(row)} and had "
-                                 f"none in fit, where its values were integers and stayed "
-                                 f"integers; refit on data with missing values in it")
 
     def get_feature_names_out(self, input_features=None):
         """Names of the kept columns, then ``missingindicator_<name>`` of the indicator columns.
@@ -423,22 +348,3 @@ def _mode(record):
     """The most frequent value of a column (the smallest among ties), NaN when it has none."""
     cats, counts = categories.categories(record)
     return cats[int(np.argmax(counts))] if len(counts) else np.nan
-
-
-def _mask(X, missing_values):
-    """Where X holds ``missing_values``, as scikit-learn finds them (NaN in floats; in objects,
-    NaN and, for None or pd.NA, those)."""
-    if _is_na(missing_values):
-        if X.dtype.kind == "f":
-            return np.isnan(X)
-        if X.dtype.kind in "iu":
-            return np.zeros(X.shape, dtype=bool)
-        import pandas as pd
-
-        missing = np.asarray(pd.isna(X), dtype=bool)
-        if missing_values is None:
-            return missing & np.equal(X, None).astype(bool)
-        if missing.any() and type(missing_values).__name__ != "NAType":
-            missing &= ~np.equal(X, None).astype(bool)
-        return missing
-    return np.asarray(X == missing_values, dtype=bool)
