@@ -23,18 +23,20 @@ RESULT = "RESULT "
 
 # ----------------------------------------------------------------------------------- data sets
 def ensure_data(path, *, rows, features=20, fmt="parquet", row_group_rows=500_000,
-                rows_per_part=500_000, test_rows=500_000, seed=0):
+                rows_per_part=500_000, test_rows=500_000, seed=0, **mixed):
     """A train/test pair of folders under ``path``, generated once and reused while unchanged.
 
     The rows come from :func:`outofcore.data.generate` (one draw of ``rows + test_rows`` rows);
     the last ``test_rows`` rows, whole parts, move to ``path/test`` so every contender is scored
-    on the same held-out rows drawn from the same distribution. Returns ``(train, test)``.
+    on the same held-out rows drawn from the same distribution. ``mixed`` (categories=,
+    timestamp=, boolean=, missing=) makes a mixed table. Returns ``(train, test)``.
     """
     from outofcore.data import generate
 
     path = Path(path)
     wanted = dict(rows=rows, features=features, fmt=fmt, row_group_rows=row_group_rows,
-                  rows_per_part=rows_per_part, test_rows=test_rows, seed=seed)
+                  rows_per_part=rows_per_part, test_rows=test_rows, seed=seed,
+                  **{k: list(v) if isinstance(v, tuple) else v for k, v in mixed.items()})
     stamp = path / "bench.json"
     train, test = path / "train", path / "test"
     if stamp.exists() and json.loads(stamp.read_text()) == wanted:
@@ -46,7 +48,7 @@ def ensure_data(path, *, rows, features=20, fmt="parquet", row_group_rows=500_00
     start = time.perf_counter()
     full = path / "all"
     generate(full, rows=rows + test_rows, features=features, format=fmt, seed=seed,
-             rows_per_part=rows_per_part, row_group_rows=row_group_rows)
+             rows_per_part=rows_per_part, row_group_rows=row_group_rows, **mixed)
     train.mkdir(parents=True)
     test.mkdir()
     parts = sorted(p for p in full.iterdir() if p.name.startswith("part-"))

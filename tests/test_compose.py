@@ -159,3 +159,69 @@ def test_set_params_reaches_branches():
 def test_sklearn_estimator_checks(estimator, check):
     """ColumnTransformer honours scikit-learn's estimator contract."""
     check(estimator)
+
+
+def test_sparse_stacking_equals_scipy():
+    """Dense and sparse branch outputs stack into the CSR matrix scipy's hstack gives."""
+    import scipy.sparse as sp
+
+    from outofcore.preprocessing.branches import hstack_csr
+
+    rng = np.random.default_rng(3)
+    parts = [sp.random(50, 7, density=0.3, format="csr", random_state=1), rng.normal(size=(50, 3)),
+             sp.random(50, 4, density=0.5, format="csc", random_state=2), np.zeros((50, 0))]
+    ours = hstack_csr(parts, np.float64)
+    expected = sp.hstack([sp.csr_matrix(p) for p in parts], format="csr")
+    assert ours.shape == expected.shape and ours.has_sorted_indices
+    assert_array_equal(ours.toarray(), expected.toarray())
+
+
+@pytest.mark.parametrize("scaler", ["StandardScaler", "MinMaxScaler", "MaxAbsScaler"])
+@pytest.mark.parametrize("strategy", ["mean", "median"])
+def test_impute_scale_and_dates_fit_in_one_pass(tmp_path, monkeypatch, scaler, strategy):
+    """An imputer and the scaler after it, an encoder, and date features then an encoder fit in
+    one pass over the data, and equal scikit-learn's pipeline on the whole frame."""
+    from sklearn.impute import SimpleImputer as SkSimpleImputer
+    from sklearn.preprocessing import MaxAbsScaler as SkMaxAbsScaler
+    from sklearn.preprocessing import OneHotEncoder as SkOneHotEncoder
+
+    rng = np.random.default_rng(8)
+    n = 400
+    numbers = rng.normal(size=(n, 3)) * [1, 10, 100] + [0, 5, -50]
+    numbers[rng.random((n, 3)) < 0.1] = np.nan
+    numbers[:, 2][:40] = np.nan
+    frame = pd.DataFrame(numbers, columns=["a", "b", "c"])
+    frame["city"] = rng.choice(["Oslo", "Lima", "Pune", "Rome"], size=n)
+    frame["ts"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 10**6, n), "s")
+    frame.to_parquet(tmp_path / "m.parquet", row_group_size=64)
+    X = ooc.read_parquet(tmp_path / "m.parquet", block_rows=64, dtype="float64")
+    reads = []
+    read = plan.Source.read
+    monkeypatch.setattr(plan.Source, "read",
+                        lambda self, i, columns, **kw: reads.append(i) or read(self, i, columns,
+                                                                               **kw))
+    scalers = {"StandardScaler": (ooc.StandardScaler, SkStandardScaler),
+               "MinMaxScaler": (ooc.MinMaxScaler, SkMinMaxScaler),
+               "MaxAbsScaler": (ooc.MaxAbsScaler, SkMaxAbsScaler)}[scaler]
+    ours = ooc.make_column_transformer(
+        (ooc.OneHotEncoder(sparse_output=False), ["city"]),
+        (make_pipeline(ooc.SimpleImputer(strategy=strategy, add_indicator=True), scalers[0]()),
+         ["a", "b", "c"]),
+        (make_pipeline(ooc.DateTimeFeatures(features=("hour", "day_of_week")),
+                       ooc.OneHotEncoder(sparse_output=False, handle_unknown="ignore")), ["ts"]),
+    ).fit(X)
+    assert sorted(reads) == list(range(X.numblocks))
+
+    def times(f):
+        return pd.DataFrame({"hour": f.iloc[:, 0].dt.hour, "dow": f.iloc[:, 0].dt.day_of_week})
+
+    reference = SkColumnTransformer([
+        ("onehotencoder", SkOneHotEncoder(sparse_output=False), ["city"]),
+        ("pipeline-1", make_pipeline(SkSimpleImputer(strategy=strategy, add_indicator=True),
+                                     scalers[1]()), ["a", "b", "c"]),
+        ("pipeline-2", make_pipeline(FunctionTransformer(times),
+                                     SkOneHotEncoder(sparse_output=False,
+                                                     handle_unknown="ignore")), ["ts"]),
+    ]).fit(frame)
+    assert_allclose(ours.transform(X).compute(), reference.transform(frame), rtol=1e-9,
+                    atol=1e-12)

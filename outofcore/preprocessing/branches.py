@@ -10,6 +10,7 @@ import pyarrow as pa
 from sklearn.base import clone
 
 from outofcore.io import convert
+from outofcore.preprocessing import stats
 from outofcore.preprocessing.base import as_matrix
 from outofcore.runtime.scheduler import compute
 
@@ -22,15 +23,6 @@ def is_blockwise(step):
 def _takes_table(step):
     """Whether a blockwise step reads arrow tables (encoders, imputers); else float matrices."""
     return getattr(step, "_takes_table", False)
-
-
-def stand_in(columns, kinds):
-    """What a step's ``_fit_begin`` validates: a frame with the input names, or an array."""
-    if columns is not None:
-        import pandas as pd
-
-        return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
-    return np.empty((0, kinds))
 
 
 class Branch:
@@ -90,30 +82,143 @@ def numbers_dtype(schema, float_dtype):
     return dtype if dtype.kind == "f" else np.dtype(np.float64)
 
 
-class Pass:
-    """The chunk and combine of one fitting pass: every due branch's next step at once."""
+class Job:
+    """One step's share of a fitting pass; :class:`ImputeThenScale` fits two steps at once."""
 
-    def __init__(self, due, float_dtype):
-        self.due, self.float_dtype = due, float_dtype
+    steps = 1
+
+    def __init__(self, step):
+        self.step = step
+
+    def begin(self, stand):
+        self.step._fit_begin(stand)
+
+    def chunk(self, x, where):
+        return self.step._fit_chunk(x, where)
+
+    def combine(self, records):
+        return self.step._fit_combine(records)
+
+    def finalize(self, record):
+        self.step._fit_finalize(record)
+        return [self.step._output_spec()[1]]
+
+
+class ImputeThenScale(Job):
+    """A SimpleImputer and the scaler after it, fitted in one pass.
+
+    The imputed values of a column are its present values and, for each missing one, the
+    column's fill value: so the scaler's statistics are the present values' (NaN is ignored by
+    the statistics) merged with a constant record of the fill values (Chan et al.'s merge,
+    exact), and the missing-value indicators' are counts. One pass instead of two.
+    """
+
+    steps = 2
+
+    def __init__(self, imputer, scaler):
+        super().__init__(imputer)
+        self.scaler = scaler
+
+    @staticmethod
+    def applies(step, after):
+        from outofcore.preprocessing import missing
+        from outofcore.preprocessing._scaling import _BaseScaler
+        from outofcore.preprocessing.impute import SimpleImputer
+
+        return (type(step) is SimpleImputer and isinstance(after, _BaseScaler)
+                and step.strategy in ("mean", "median")
+                and missing.is_nan(step.missing_values))
+
+    def chunk(self, x, where):
+        present = stats.chunk(as_matrix(x, np.float64, where), **self.scaler._parts)
+        return self.step._fit_chunk(x, where), present
+
+    def combine(self, records):
+        return (self.step._fit_combine([r[0] for r in records]),
+                stats.combine([r[1] for r in records]))
+
+    def finalize(self, record):
+        imputed, present = record
+        imputer, parts = self.step, self.scaler._parts
+        imputer._fit_finalize(imputed)
+        keep = imputer._keep
+        n_missing = np.asarray(imputed["missing"], dtype=np.float64)
+        fill = imputer.statistics_[keep].astype(imputer._fit_dtype).astype(np.float64)
+        columns = stats.combine([_columns(present, keep),
+                                 _constant(fill, n_missing[keep], parts)])
+        if imputer.indicator_ is not None:
+            flagged = imputer.indicator_.features_
+            columns = _side_by_side(columns, _indicators(n_missing[flagged], present.n_rows,
+                                                         parts))
+        dtype, width, _ = imputer._output_spec()
+        self.scaler._fit_begin(np.empty((0, width)))
+        self.scaler._fit_finalize((columns, dtype))
+        return [width, width]
+
+
+def _columns(record, keep):
+    pick = {name: None if getattr(record, name) is None else getattr(record, name)[keep]
+            for name in ("count", "mean", "m2", "min", "max")}
+    return stats.Record(n_rows=record.n_rows, **pick)
+
+
+def _constant(values, counts, parts):
+    """The record of ``counts[j]`` copies of ``values[j]`` per column (no rows of their own)."""
+    has = counts > 0
+    return stats.Record(
+        n_rows=0, count=counts,
+        mean=np.where(has, values, 0.0) if parts["moments"] else None,
+        m2=np.zeros(len(values)) if parts["moments"] else None,
+        min=np.where(has, values, np.inf) if parts["extrema"] else None,
+        max=np.where(has, values, -np.inf) if parts["extrema"] else None)
+
+
+def _indicators(n_missing, rows, parts):
+    """The record of 0/1 columns with ``n_missing`` ones out of ``rows``."""
+    p = n_missing / rows
+    return stats.Record(
+        n_rows=rows, count=np.full(len(n_missing), float(rows)),
+        mean=p if parts["moments"] else None,
+        m2=rows * p * (1 - p) if parts["moments"] else None,
+        min=np.where(n_missing < rows, 0.0, 1.0) if parts["extrema"] else None,
+        max=np.where(n_missing > 0, 1.0, 0.0) if parts["extrema"] else None)
+
+
+def _side_by_side(a, b):
+    joined = {name: None if getattr(a, name) is None else np.concatenate(
+        [getattr(a, name), getattr(b, name)]) for name in ("count", "mean", "m2", "min", "max")}
+    return stats.Record(n_rows=a.n_rows, **joined)
+
+
+def job_for(branch):
+    """The fitting job of a branch's next step (with the step after it, when they fuse)."""
+    step = branch.steps[branch.fitted]
+    after = branch.steps[branch.fitted + 1] if branch.fitted + 1 < len(branch.steps) else None
+    if ImputeThenScale.applies(step, after):
+        return ImputeThenScale(step, after)
+    return Job(step)
+
+
+class Pass:
+    """The chunk and combine of one fitting pass: every due branch's next job at once."""
+
+    def __init__(self, due, jobs, float_dtype):
+        self.due, self.jobs, self.float_dtype = due, jobs, float_dtype
 
     def chunk(self, block, where):
         records = []
-        for b in self.due:
-            step = b.steps[b.fitted]
-            x = b.feed(step, b.run(block, where, b.fitted, self.float_dtype), self.float_dtype,
-                       where)
-            records.append(step._fit_chunk(x, where))
+        for b, job in zip(self.due, self.jobs, strict=True):
+            x = b.feed(job.step, b.run(block, where, b.fitted, self.float_dtype),
+                       self.float_dtype, where)
+            records.append(job.chunk(x, where))
         return records
 
     def combine(self, parts):
-        return [b.steps[b.fitted]._fit_combine([p[i] for p in parts])
-                for i, b in enumerate(self.due)]
+        return [job.combine([p[i] for p in parts]) for i, job in enumerate(self.jobs)]
 
 
 def stack(block, where, ct):
     """The ColumnTransformer's output of one arrow block."""
-    import scipy.sparse as sp
-
     outputs = []
     for _, columns, steps, weight in ct._layout_:
         x = block.select(columns)
@@ -124,9 +229,60 @@ def stack(block, where, ct):
     if not outputs:
         return np.empty((block.num_rows, 0), dtype=ct._dtype)
     if ct.sparse_output_:
-        return sp.hstack([sp.csr_matrix(x) for x in outputs], format="csr", dtype=ct._dtype)
+        return hstack_csr(outputs, ct._dtype)
     return np.hstack([x.toarray() if hasattr(x, "toarray") else x for x in outputs]).astype(
         ct._dtype, copy=False)
+
+
+def hstack_csr(parts, dtype):
+    """Dense arrays and sparse matrices side by side as one CSR matrix.
+
+    Built by index arithmetic in one pass over the values: every row's entries are the parts'
+    entries of that row, in part order (a dense part's nonzero values), so rows whose parts
+    have sorted indices come out sorted. scipy's ``hstack`` turns each dense part into a COO
+    matrix and sorts the whole, several times the work.
+    """
+    import scipy.sparse as sp
+
+    n = parts[0].shape[0]
+    parts = [x.tocsr() if sp.issparse(x) else _nonzero_csr(np.asarray(x)) for x in parts]
+    counts = np.zeros(n, np.int64)
+    for x in parts:
+        counts += np.diff(x.indptr)
+    width = sum(x.shape[1] for x in parts)
+    total = int(counts.sum())
+    index = np.int32 if max(total, width) < np.iinfo(np.int32).max else np.int64
+    indptr = np.zeros(n + 1, index)
+    np.cumsum(counts, out=indptr[1:])
+    data, indices = np.empty(total, dtype), np.empty(total, index)
+    free = indptr[:-1].astype(np.int64)  # each row's next free slot
+    first = 0
+    for x in parts:
+        if not x.has_sorted_indices:
+            x.sort_indices()
+        per_row = np.diff(x.indptr)
+        rows = np.repeat(np.arange(n), per_row)
+        at = free[rows] + (np.arange(x.nnz) - x.indptr[rows])
+        data[at], indices[at] = x.data, x.indices + first
+        free += per_row
+        first += x.shape[1]
+    out = sp.csr_matrix((data, indices, indptr), shape=(n, width))
+    out.has_sorted_indices = True
+    return out
+
+
+def _nonzero_csr(x):
+    """The nonzero values of a dense 2-D array as a CSR matrix (row-major order, no sort)."""
+    import scipy.sparse as sp
+
+    x = np.ascontiguousarray(x)
+    mask = x != 0
+    flat = np.flatnonzero(mask)
+    indptr = np.zeros(x.shape[0] + 1, np.int64)
+    np.cumsum(mask.sum(axis=1), out=indptr[1:])
+    out = sp.csr_matrix((x.ravel()[flat], flat % max(x.shape[1], 1), indptr), shape=x.shape)
+    out.has_sorted_indices = True
+    return out
 
 
 def first_block(table):

