@@ -5,8 +5,9 @@ NaN, string columns of 10, 1k and 100k values (Zipf-like) and a timestamp, every
 own process on the same parquet files, alternating:
 
 * ``outofcore``: ``read_parquet`` -> ``make_column_transformer(OneHotEncoder(infrequent_if_exist,
-  min_frequency=100), SimpleImputer(median, add_indicator) + StandardScaler, DateTimeFeatures
-  (hour, day of week) + OneHotEncoder)`` -> ``Incremental(SGDClassifier(log_loss))``;
+  min_frequency=100), SimpleImputer(add_indicator) + StandardScaler, DateTimeFeatures(hour, day
+  of week) + OneHotEncoder)`` -> ``Incremental(SGDClassifier(log_loss))``; mean imputation, as
+  the hand-written loop can do it (``--median`` for outofcore's mergeable median);
 * ``sklearn-loop``: the same preprocessing written by hand over pyarrow batches: a first pass
   counts categories and sums the numbers (mean imputation: a median needs every value), a
   second transforms with scikit-learn's fitted encoders and scaler and calls ``partial_fit``;
@@ -72,7 +73,7 @@ def run_outofcore(args):
     pre = ooc.make_column_transformer(
         (ooc.OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=MIN_FREQUENCY),
          STRINGS),
-        (make_pipeline(ooc.SimpleImputer(strategy="median", add_indicator=True),
+        (make_pipeline(ooc.SimpleImputer(strategy=args.strategy, add_indicator=True),
                        ooc.StandardScaler()), NUMBERS),
         (make_pipeline(ooc.DateTimeFeatures(features=("hour", "day_of_week")),
                        ooc.OneHotEncoder(handle_unknown="ignore")), ["ts"]),
@@ -205,8 +206,8 @@ def run_sklearn_memory(args):
     pre = make_column_transformer(
         (OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=MIN_FREQUENCY),
          STRINGS),
-        (make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()),
-         NUMBERS),
+        (make_pipeline(SimpleImputer(strategy=args.strategy, add_indicator=True),
+                       StandardScaler()), NUMBERS),
         (make_pipeline(FunctionTransformer(times), OneHotEncoder(handle_unknown="ignore")),
          ["ts"]),
     )
@@ -241,7 +242,7 @@ def _argv(name, train, test, **options):
 def compare(args):
     train, test = _data(args, args.rows)
     results = h.alternate(args.contenders, args.repeats, lambda n: h.run_child(
-        _argv(n, train, test, sample=args.sample), timeout=7200))
+        _argv(n, train, test, sample=args.sample, strategy=args.strategy), timeout=7200))
     rows = h.summarize(results)
     print(f"\n### One epoch, mixed table, {args.rows}M rows (20 numbers with 5% NaN, strings of "
           f"10/1k/100k values, a timestamp)\n\n{h.machine()}\n")
@@ -257,7 +258,8 @@ def scaling(args):
     results = {}
     for millions in args.scaling:
         train, test = _data(args, millions)
-        results[f"{millions}M rows"] = [h.run_child(_argv("outofcore", train, test),
+        results[f"{millions}M rows"] = [h.run_child(_argv("outofcore", train, test,
+                                                          strategy=args.strategy),
                                                     timeout=7200)]
         print(f"# {millions}M: {results[f'{millions}M rows']}", flush=True)
     rows = h.summarize(results)
@@ -274,6 +276,8 @@ def main(argv=None):
                         help="rows of the in-memory scikit-learn reference")
     parser.add_argument("--contenders", nargs="+", default=CONTENDERS, choices=CONTENDERS)
     parser.add_argument("--scaling", type=int, nargs="+", metavar="MILLIONS")
+    parser.add_argument("--strategy", choices=["mean", "median"], default="mean",
+                        help="imputation of outofcore and the in-memory reference")
     parser.add_argument("--child", choices=sorted(CHILDREN))
     parser.add_argument("--train")
     parser.add_argument("--test")
