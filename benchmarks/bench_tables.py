@@ -7,7 +7,7 @@ own process on the same parquet files, alternating:
 * ``outofcore``: ``read_parquet`` -> ``make_column_transformer(OneHotEncoder(infrequent_if_exist,
   min_frequency=100), SimpleImputer(add_indicator) + StandardScaler, DateTimeFeatures(hour, day
   of week) + OneHotEncoder)`` -> ``Incremental(SGDClassifier(log_loss))``; mean imputation, as
-  the hand-written loop can do it (``--median`` for outofcore's mergeable median);
+  the hand-written loop can do it (``--strategy median`` for the mergeable median);
 * ``sklearn-loop``: the same preprocessing written by hand over pyarrow batches: a first pass
   counts categories and sums the numbers (mean imputation: a median needs every value), a
   second transforms with scikit-learn's fitted encoders and scaler and calls ``partial_fit``;
