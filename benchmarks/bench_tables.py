@@ -13,8 +13,8 @@ own process on the same parquet files, alternating:
   second transforms with scikit-learn's fitted encoders and scaler and calls ``partial_fit``;
 * ``dask-ml``: ``dd.read_parquet`` -> hour and day of week -> ``Categorizer`` ->
   ``DummyEncoder`` -> ``SimpleImputer`` -> ``StandardScaler`` -> ``Incremental(SGD)``. Its
-  DummyEncoder makes dense dummies, so the 100k-value column is left out (with it, a block would
-  be 100k columns wide);
+  DummyEncoder makes dense dummies, so only the 10-value string column is encoded (the 1k-value
+  one needs 8 GB per million rows, the 100k-value one cannot fit);
 * ``sklearn-memory``: scikit-learn's own pipeline in memory on a 2M-row sample (the accuracy
   reference; ``--sample`` rows).
 
@@ -150,16 +150,19 @@ def run_dask_ml(args):
     from dask_ml.preprocessing import Categorizer, DummyEncoder, StandardScaler
     from dask_ml.wrappers import Incremental
 
-    strings = STRINGS[:2]  # DummyEncoder is dense: the 100k-value column would not fit
+    # DummyEncoder is dense: the 1k-value column alone takes 8 GB per million rows as float64
+    # (1M rows with c0 and c1: 233 s and 17.6 GB peak here), the 100k-value one cannot fit.
+    strings = STRINGS[:1]
 
     def prepared(frame):
         frame = frame.assign(hour=frame["ts"].dt.hour.astype(str),
                              dow=frame["ts"].dt.day_of_week.astype(str))
-        return frame[strings + ["hour", "dow"] + NUMBERS]
+        return frame[strings + ["hour", "dow"] + NUMBERS + [TARGET]]
 
     start, cpu = time.perf_counter(), time.process_time()
+    # The target travels with the features and is split off last: separate projections of one
+    # read_parquet can be planned into different partitions that do not line up.
     frame = dd.read_parquet(args.train, columns=strings + NUMBERS + ["ts", TARGET])
-    y = frame[TARGET].to_dask_array(lengths=True)
     X = prepared(frame)
     categorizer = Categorizer(columns=strings + ["hour", "dow"]).fit(X)
     dummies = DummyEncoder().fit(categorizer.transform(X))
@@ -168,16 +171,19 @@ def run_dask_ml(args):
     encoded = encoded.assign(**{n: imputer.transform(encoded[NUMBERS])[n] for n in NUMBERS})
     scaler = StandardScaler().fit(encoded[NUMBERS])
     encoded = encoded.assign(**{n: scaler.transform(encoded[NUMBERS])[n] for n in NUMBERS})
-    array = encoded.to_dask_array(lengths=True).astype(np.float64)
-    model = Incremental(_sgd(), scoring="accuracy").fit(array, y.rechunk(array.chunks[0]),
-                                                          classes=[0, 1])
+    # to_dask_array(lengths=True) fails on this frame with current dask ("lengths does not match
+    # the number of partitions"): the chunk sizes are computed on the array instead.
+    array = encoded.to_dask_array().compute_chunk_sizes()
+    y = array[:, list(encoded.columns).index(TARGET)].astype(np.int64)
+    array = array[:, [i for i, c in enumerate(encoded.columns) if c != TARGET]].astype(np.float64)
+    model = Incremental(_sgd(), scoring="accuracy").fit(array, y, classes=[0, 1])
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     peak = h.peak_rss_mb()
     test = dd.from_pandas(_test_frame(args.test), npartitions=1)
     test_X = dummies.transform(categorizer.transform(prepared(test)))
     test_X = test_X.assign(**{n: imputer.transform(test_X[NUMBERS])[n] for n in NUMBERS})
     test_X = test_X.assign(**{n: scaler.transform(test_X[NUMBERS])[n] for n in NUMBERS})
-    test_X = test_X.to_dask_array(lengths=True).astype(np.float64).compute()
+    test_X = test_X.drop(columns=[TARGET]).to_dask_array(lengths=True).astype(np.float64).compute()
     truth = test[TARGET].compute().to_numpy()
     return dict(seconds=seconds, cpu=cpu, peak_mb=peak, rows=0,
                 **_score(model.predict_proba, model.predict, test_X, truth))
