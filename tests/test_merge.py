@@ -117,8 +117,9 @@ def test_categorical_nb_merges_replicas_that_saw_different_categories():
     GaussianNB(), GaussianNB(var_smoothing=1e-3)], ids=repr)
 @pytest.mark.parametrize("n_replicas", [2, 3, 7])
 def test_gaussian_nb_merge_equals_sequential_fit(estimator, n_replicas):
-    """GaussianNB replicas merge (Chan et al.) to the sequential fit: 1e-10 relative, and var_
-    within 2 var_smoothing x the largest block variance, the drift of scikit-learn's epsilon_."""
+    """GaussianNB replicas merge (Chan) to the sequential fit, var_ to sklearn's epsilon_ drift."""
+    # theta_ to 1e-10 relative; var_ also within 2 var_smoothing x the largest block variance,
+    # the drift of scikit-learn's own partial_fit (see merge_gaussian_nb).
     X, y = _gaussian_data(np.random.default_rng(3))
     y[:201] = np.where(y[:201] == 2, 0, y[:201])  # the first blocks never show class 2
     blocks = _blocks(X, y)

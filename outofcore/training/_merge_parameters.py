@@ -46,7 +46,9 @@ def _steps_after_merge(replicas, weights):
     replicas started from, the same for all of them when they started together and the weights
     are their rows since. The merged model continues from that start plus every replica's steps,
     so the ``optimal`` and ``invscaling`` schedules decay as in one sequential pass over the same
-    rows (rather than as after the longest replica's share alone, which measured no better).
+    rows. The alternative, the start plus the largest replica's steps (the schedule of one
+    replica alone), kept steps larger and scored lower on held-out rows in
+    ``benchmarks/bench_replicas.py --t-rule``.
     """
     starts = [float(r.t_) - w for r, w in zip(replicas, weights)]
     if any(start != starts[0] for start in starts):

@@ -58,6 +58,8 @@ def _merge_discrete_nb(replicas, feature_log_prob):
     merged = copy.deepcopy(replicas[0])
     merged.feature_count_ = _summed([r.feature_count_ for r in replicas])
     merged.class_count_ = _summed([r.class_count_ for r in replicas])
+    if hasattr(merged, "feature_all_"):  # ComplementNB's per-feature total over classes
+        merged.feature_all_ = merged.feature_count_.sum(axis=0)
     merged.feature_log_prob_ = feature_log_prob(merged, _alpha(merged))
     merged.class_log_prior_ = _class_log_prior(merged, merged.class_count_)
     return merged
@@ -76,7 +78,6 @@ def _bernoulli_log_prob(nb, alpha):
 
 
 def _complement_log_prob(nb, alpha):
-    nb.feature_all_ = nb.feature_count_.sum(axis=0)
     comp_count = nb.feature_all_ + alpha - nb.feature_count_
     logged = np.log(comp_count / comp_count.sum(axis=1, keepdims=True))
     return logged / logged.sum(axis=1, keepdims=True) if nb.norm else -logged
