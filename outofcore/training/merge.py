@@ -23,12 +23,13 @@ depends on the family of the estimator (:func:`merge_family`):
 
 The fold that drives replicas, for every family::
 
-    check = merge_family(estimator)                  # fails early on what cannot be merged
+    family = merge_family(estimator)                 # fails early on what cannot be merged
     replicas = [clone(estimator) for _ in range(K)]
     merged, carried = None, None
     for each round:                                  # merge_every blocks per replica
         fit replica k on its blocks; weights[k] = its rows (centres: sum of center_counts)
-        if check != "parameters" and merged is not None:
+        replicas, weights = those that saw rows this round, in replica order
+        if family != "parameters" and merged is not None:
             # these replicas restarted empty: the merged model holds everything before them
             merged = merge_replicas([merged, *replicas], [carried, *weights])
         else:
