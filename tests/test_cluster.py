@@ -198,3 +198,26 @@ def test_checkpoint_written_on_the_cluster_resumes_anywhere(client, parts, tmp_p
     uninterrupted = _local(lambda: _fit_files(folder, epochs=3))
     assert_array_equal(resumed.estimator_.coef_, uninterrupted.estimator_.coef_)
     assert not path.exists()
+
+
+def test_replicas_on_the_cluster_equal_the_local_replicas(client, parts):
+    """Replicas whose steps run on the workers merge to the local threads' model, bit for bit,
+    also when a worker is killed in the middle of a round."""
+    folder, _ = parts
+    params = dict(epochs=2, n_replicas=2, merge_every=2)
+    local = _local(lambda: _fit_files(folder, **params))
+    remote = _fit_files(folder, **params)
+    assert_array_equal(remote.estimator_.coef_, local.estimator_.coef_)
+    killed = []
+
+    def kill_once(info):
+        if not killed and info["rows"] >= 2400:
+            pid = client.run(os.getpid)
+            victim = sorted(pid)[0]
+            os.kill(pid[victim], signal.SIGKILL)
+            killed.append(victim)
+
+    survived = _fit_files(folder, callback=kill_once, **params)
+    assert len(killed) == 1
+    assert_array_equal(survived.estimator_.coef_, local.estimator_.coef_)
+    client.wait_for_workers(2, timeout=60)

@@ -34,6 +34,7 @@ class Position:
     seconds: float = 0.0           # of the current epoch before the interruption
     valid_blocks: list = None      # early stopping holds out these blocks, or
     holdout_seed: int = None       # rows of every block drawn from this seed
+    carried: list = None           # replicas of k-means: each centre's weight merged so far
 
 
 def parse_every(every):
@@ -121,6 +122,8 @@ class Checkpoint(Callback):
         position = model._position
         name, keys, pos, has_gauss, cached = position.epoch_rng_state
         state = {k: v for k, v in asdict(position).items() if k != "epoch_rng_state"}
+        if state["carried"] is not None:
+            state["carried"] = [float(c) for c in state["carried"]]
         state.update(n_epochs=model.n_epochs_, n_blocks_seen=model.n_blocks_seen_,
                      n_samples_seen=model.n_samples_seen_, history=model.history_,
                      best=None if position.best == -np.inf else position.best)

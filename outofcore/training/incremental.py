@@ -26,6 +26,8 @@ from outofcore.training import validation
 from outofcore.training.callbacks import Calls, ProgressBar, as_callbacks
 from outofcore.training.checkpoint import Position, checkpoint_for
 from outofcore.training.inputs import check_features, find_classes, fit_inputs, learns_from_sparse
+from outofcore.training.merge import merge_family
+from outofcore.training.replicas import Rounds
 from outofcore.training.scoring import dask_score
 from outofcore.training.sources import block_source
 from outofcore.training.steps import FoldStep, check_partial_fit_params, rows_shuffled_once
@@ -33,7 +35,7 @@ from outofcore.training.steps import FoldStep, check_partial_fit_params, rows_sh
 
 # What a fit keeps besides the learned attributes: the generator, the fold's position, the data
 # held out for early stopping.
-_SCRATCH = ("_rng", "_position", "_held")
+_SCRATCH = ("_rng", "_position", "_held", "_rounds")
 
 
 def _inner_has(attr):
@@ -97,6 +99,19 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         block scores.
     prefetch : int, default=2
         Blocks computed ahead, in parallel, while ``partial_fit`` runs on the current one.
+    n_replicas : int, default=1
+        Data-parallel learning: this many replicas of the estimator learn side by side (threads
+        here, the workers' steps on a cluster), each from its share of every epoch's blocks
+        (replica ``k`` takes blocks ``k, k + K, ...`` of the epoch's order), and are merged in
+        replica order every ``merge_every`` blocks each and at the end of the epoch. Naive
+        Bayes and IncrementalPCA merge exactly (their statistics add up); SGD*, Perceptron,
+        PassiveAggressive* and MLP* average their parameters weighted by rows (Zinkevich et al.
+        2010), which is close to but not the sequential model; MiniBatchKMeans averages its
+        centres per centre (give it an array ``init`` and ``reassignment_ratio=0``). 1, the
+        default, is the sequential fold, equal to a plain ``partial_fit`` loop. See
+        :mod:`outofcore.training.merge` and the README for when each pays.
+    merge_every : int or None, default=1
+        Blocks each replica learns between merges; None merges at the end of each epoch only.
     verbose : bool or "auto", default=False
         A progress bar (rows/s, time left) on stderr; "auto" shows it only on a terminal.
     callback : callable, Callback or list of them, default=None
@@ -153,8 +168,9 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
 
     def __init__(self, estimator, *, epochs=1, shuffle_blocks=True, shuffle_rows=True,
                  random_state=None, classes=None, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=2, tol=1e-4, scoring=None, prefetch=2, verbose=False,
-                 callback=None, checkpoint=None, checkpoint_every="60s"):
+                 n_iter_no_change=2, tol=1e-4, scoring=None, prefetch=2, n_replicas=1,
+                 merge_every=1, verbose=False, callback=None, checkpoint=None,
+                 checkpoint_every="60s"):
         self.estimator = estimator
         self.epochs = epochs
         self.shuffle_blocks = shuffle_blocks
@@ -167,6 +183,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         self.tol = tol
         self.scoring = scoring
         self.prefetch = prefetch
+        self.n_replicas = n_replicas
+        self.merge_every = merge_every
         self.verbose = verbose
         self.callback = callback
         self.checkpoint = checkpoint
@@ -260,6 +278,11 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             allow_nan=get_tags(self.estimator_).input_tags.allow_nan,
             holdout=holdout,
         )
+        self._rounds = None
+        if self.n_replicas > 1:
+            self._rounds = Rounds(source, step, self.n_replicas, self.merge_every,
+                                  carried=None if self._position.carried is None
+                                  else np.asarray(self._position.carried))
         remaining = epochs - self.n_epochs_ if resume else epochs
         rows = int(sum(source.row_chunks[i] for i in train))
         calls = Calls(callbacks, total=rows * max(remaining, 0))
@@ -291,20 +314,24 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             # Empty blocks are dropped after the draws, so the draws match any chunking's.
             todo = [(int(i), int(s)) for i, s in zip(order, seeds) if source.row_chunks[i] > 0]
             waited = learned = 0.0
-            for index, estimator, wait, learn in source.fold(self.estimator_,
-                                                             todo[position.block:], step):
+            for estimator, blocks in self._steps(source, todo[position.block:], step):
                 self.estimator_ = estimator
-                rows = int(source.row_chunks[index])
-                if holdout is not None:
-                    rows = int(holdout.train_mask(index, rows).sum())
-                self.n_blocks_seen_ += 1
-                self.n_samples_seen_ += rows
-                position.block += 1
+                # Counted before any callback runs: a checkpoint saves the model with them.
+                rows = []
+                for index, *_ in blocks:
+                    n = int(source.row_chunks[index])
+                    rows.append(n if holdout is None else int(holdout.train_mask(index, n).sum()))
+                self.n_blocks_seen_ += len(blocks)
+                self.n_samples_seen_ += sum(rows)
+                position.block += len(blocks)
                 position.seconds = time.perf_counter() - start
-                waited, learned = waited + wait, learned + learn
-                calls.block(self, {"epoch": self.n_epochs_ + 1, "block": index,
-                                   "block_rows": rows, "wait_seconds": wait,
-                                   "learn_seconds": learn})
+                if self._rounds is not None and self._rounds.carried is not None:
+                    position.carried = list(self._rounds.carried)
+                for (index, _, wait, learn), n in zip(blocks, rows, strict=True):
+                    waited, learned = waited + wait, learned + learn
+                    calls.block(self, {"epoch": self.n_epochs_ + 1, "block": index,
+                                       "block_rows": n, "wait_seconds": wait,
+                                       "learn_seconds": learn})
             self.n_epochs_ += 1
             score = None
             if len(valid):
@@ -328,6 +355,15 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             calls("on_epoch_end", self, {**entry, "last": last})
             if stop:
                 break
+
+    def _steps(self, source, todo, step):
+        """Yield ``(model, [(index, rows, waited, learned)])``: after each block of the
+        sequential fold, or after each round of replicas (the merged model)."""
+        if self._rounds is not None:
+            yield from self._rounds.epoch(self.estimator_, todo)
+            return
+        for index, estimator, wait, learn in source.fold(self.estimator_, todo, step):
+            yield estimator, [(index, None, wait, learn)]
 
     def _start(self, y, classes):
         """First call: a fresh clone, empty counters, the generator, the labels."""
@@ -379,6 +415,17 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         if not 0 < self.validation_fraction < 1:
             raise ValueError(
                 f"validation_fraction must be in (0, 1); got {self.validation_fraction!r}.")
+        if isinstance(self.n_replicas, bool) or not isinstance(self.n_replicas,
+                                                               (int, np.integer)) \
+                or self.n_replicas < 1:
+            raise ValueError(f"n_replicas must be an integer >= 1; got {self.n_replicas!r}.")
+        if self.merge_every is not None and (
+                isinstance(self.merge_every, bool)
+                or not isinstance(self.merge_every, (int, np.integer)) or self.merge_every < 1):
+            raise ValueError(f"merge_every must be an integer >= 1 or None; got "
+                             f"{self.merge_every!r}.")
+        if self.n_replicas > 1:
+            merge_family(self.estimator)  # an estimator without a merge rule fails here
         if not hasattr(self.estimator, "partial_fit"):
             raise TypeError(
                 f"{type(self.estimator).__name__} has no partial_fit, so it cannot learn block by "

@@ -133,6 +133,12 @@ class LocalBlocks(_Blocks):
         return [func(index, *blocks) for index, blocks, _ in
                 self._ahead([(i, None) for i in indices], None)]
 
+    def rounds(self, states, shares, step):
+        """A round of replicas, each in its own thread (:mod:`outofcore.training.replicas`)."""
+        from outofcore.training.replicas import local_rounds
+
+        return local_rounds(self, states, shares, step)
+
 
 class ClusterBlocks(_Blocks):
     """Blocks computed on the workers of ``client``; each step runs where its block is."""
@@ -141,7 +147,7 @@ class ClusterBlocks(_Blocks):
         super().__init__(arrays, locate)
         self.prefetch, self.client = prefetch, client
 
-    def _submit(self, index):
+    def submit_block(self, index):
         wanted = self.delayed(index)
         present = [d for d in wanted if d is not None]
         # One compute call for X, y and weights: they share their read task.
@@ -153,7 +159,7 @@ class ClusterBlocks(_Blocks):
         try:
             while position < len(indices) or pending:
                 while position < len(indices) and len(pending) <= self.prefetch:
-                    pending.append((indices[position], self._submit(indices[position])))
+                    pending.append((indices[position], self.submit_block(indices[position])))
                     position += 1
                 index, futures = pending.popleft()
                 yield index, futures
@@ -166,7 +172,7 @@ class ClusterBlocks(_Blocks):
                     if future is not None:
                         future.release()
 
-    def _near(self, future):
+    def near(self, future):
         """Submit options that run a task on the worker holding ``future``'s block.
 
         The scheduler would weigh the transfer of a small block against a busy worker and may
@@ -187,7 +193,7 @@ class ClusterBlocks(_Blocks):
         seeds = dict(todo)
         for index, (xf, yf, wf) in self._ahead([i for i, _ in todo]):
             start = time.perf_counter()
-            near = self._near(xf)
+            near = self.near(xf)
             waited = time.perf_counter() - start
             result = self.client.submit(task, estimator, index, xf, yf, wf, seed=seeds[index],
                                         where=self.where(index), pure=False, **near)
@@ -195,10 +201,17 @@ class ClusterBlocks(_Blocks):
             result.release()
             yield index, estimator, waited, time.perf_counter() - start - waited
 
+    def rounds(self, states, shares, step):
+        """A round of replicas as chains of tasks on the workers
+        (:mod:`outofcore.training.replicas`)."""
+        from outofcore.training.replicas import cluster_rounds
+
+        return cluster_rounds(self, states, shares, step)
+
     def map(self, func, indices):
         """``func(index, Xb, yb, wb)`` on the worker of each block in ``indices``, in order."""
         task = guarded(func)
-        return [self.client.submit(task, index, xf, yf, wf, pure=False, **self._near(xf)).result()
+        return [self.client.submit(task, index, xf, yf, wf, pure=False, **self.near(xf)).result()
                 for index, (xf, yf, wf) in self._ahead(list(indices))]
 
 
