@@ -94,7 +94,8 @@ def run_outofcore(args):
                   block_rows=args.block_rows, cache=args.cache == "on")
     model = make_pipeline(
         ooc.StandardScaler(),
-        ooc.Incremental(_sgd(), epochs=args.epochs, classes=[0, 1], random_state=SEED))
+        ooc.Incremental(_sgd(), epochs=args.epochs, classes=[0, 1], random_state=SEED,
+                        n_replicas=args.replicas, merge_every=args.merge_every or None))
     model.fit(X, y)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     epochs = [e["seconds"] for e in model[-1].history_]
@@ -115,7 +116,19 @@ def _client(args):
 
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                            dashboard_address=None)
-    return Client(cluster)
+    client = Client(cluster)
+    # A cluster outlives a fit: its workers import what the tasks need before the clock, as
+    # this process did (h.import_outofcore).
+    client.run(_warm_worker)
+    return client
+
+
+def _warm_worker():
+    import sklearn.linear_model  # noqa: F401
+
+    import outofcore.io.readers  # noqa: F401
+    import outofcore.preprocessing.scalers  # noqa: F401
+    import outofcore.training.incremental  # noqa: F401
 
 
 def _close(client):
@@ -304,6 +317,46 @@ def variants(args):
                           ("last_epoch", "last epoch s", ".2f")])
 
 
+def replicas(args):
+    """Issue 16's targets 1, 2 and 4: replicas against the sequential fold, threaded and on a
+    2-worker LocalCluster, beside dask-ml and the scikit-learn loop."""
+    train, test = h.ensure_data(Path(args.data) / f"fit{args.rows}m", rows=args.rows * 10**6)
+    if args.layout == "float64-file":
+        train = h.ensure_single_float64(train)
+    options = {
+        "sequential, threads": dict(),
+        "2 replicas, threads": dict(replicas=2),
+        "sequential, LocalCluster 2x1": dict(scheduler="cluster"),
+        "2 replicas, LocalCluster 2x1": dict(replicas=2, scheduler="cluster"),
+    }
+    names = list(options) + ["dask-ml", "sklearn-loop"]
+
+    def run(name):
+        if name in options:
+            return h.run_child(_child_argv("outofcore", train, test, block_rows=500_000,
+                                           merge_every=args.merge_every, **options[name]))
+        return h.run_child(_child_argv(name, train, test, block_rows=500_000))
+
+    rows = h.summarize(h.alternate(names, args.repeats, run))
+    _print(f"Replicas, one epoch, {args.rows}M x 20 ({args.layout}), merge_every="
+           f"{args.merge_every or 'end of epoch'}", rows, "sequential, threads", FIT_COLUMNS)
+    seq = rows["sequential, threads"]
+
+    def med(name, key="median"):
+        return rows[name].get(key, float("nan"))
+
+    print(f"\n2 replicas (threads) / (sequential CPU s / 2): "
+          f"{med('2 replicas, threads') / (seq.get('cpu', float('nan')) / 2):.2f} "
+          f"(target <= 1.15); / sequential: {med('2 replicas, threads') / med('sequential, threads'):.2f}")
+    print(f"2 replicas (cluster) / sequential (cluster): "
+          f"{med('2 replicas, LocalCluster 2x1') / med('sequential, LocalCluster 2x1'):.2f} "
+          f"(target <= 0.5); / sequential (threads): "
+          f"{med('2 replicas, LocalCluster 2x1') / med('sequential, threads'):.2f} (target <= 1.1)")
+    best = min(med("2 replicas, threads"), med("sequential, threads"))
+    print(f"best outofcore / dask-ml: {best / med('dask-ml'):.2f} (target <= 0.33); "
+          f"sklearn-loop / best outofcore: {med('sklearn-loop') / best:.2f} (target >= 2)")
+
+
 def scaling(args):
     results = {}
     for millions in args.scaling:
@@ -360,6 +413,8 @@ def main(argv=None):
     parser.add_argument("--rows", type=int, default=5, help="training rows, millions")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--variants", action="store_true")
+    parser.add_argument("--replicas-table", action="store_true",
+                        help="replicas against the sequential fold, threads and LocalCluster")
     parser.add_argument("--scaling", type=int, nargs="+", metavar="MILLIONS")
     parser.add_argument("--csv", type=int, metavar="MILLIONS")
     parser.add_argument("--source", nargs="*", default=[], metavar="DIR",
@@ -372,6 +427,8 @@ def main(argv=None):
     parser.add_argument("--block-rows", type=int, default=2**20)
     parser.add_argument("--scheduler", choices=["threads", "cluster"], default="threads")
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--replicas", type=int, default=1)
+    parser.add_argument("--merge-every", type=int, default=1, help="0: at the end of the epoch")
     parser.add_argument("--format", choices=["parquet", "csv"], default="parquet")
     parser.add_argument("--cache", choices=["on", "off"], default="off",
                         help="read with cache=True: later passes reuse the decoded blocks")
@@ -382,6 +439,8 @@ def main(argv=None):
     if args.child:
         _warm_imports()
         h.emit(**CHILDREN[args.child](args))
+    elif args.replicas_table:
+        replicas(args)
     elif args.variants:
         variants(args)
     elif args.scaling:
