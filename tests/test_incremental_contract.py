@@ -162,3 +162,19 @@ def test_fitted_attributes_read_through_the_wrapper(classification_data):
     assert km.cluster_centers_ is km.estimator_.cluster_centers_
     with pytest.raises(AttributeError, match="no attribute 'coef_'"):
         Incremental(SGDClassifier()).coef_
+
+
+def test_sparse_blocks_are_shuffled_by_the_estimator_itself(classification_data):
+    """With sparse blocks an SGD estimator keeps its own shuffle (by index, no copy): the fold
+    equals scikit-learn's partial_fit loop with the estimator's seed drawn from the wrapper's."""
+    X, y = classification_data
+    Xs = sp.csr_matrix(np.where(X > np.median(X, axis=0), X, 0.0))
+    Xd = da.from_array(Xs, chunks=(500, 5), asarray=False)
+    model = Incremental(SGDClassifier(), shuffle_blocks=False, random_state=4).fit(
+        Xd, da.from_array(y, chunks=500))
+    seed = np.random.RandomState(4).randint(np.iinfo(np.int32).max)
+    expected = SGDClassifier(random_state=seed)
+    for i in range(0, 2000, 500):
+        expected.partial_fit(Xs[i:i + 500], y[i:i + 500], classes=np.unique(y))
+    assert_allclose(model.coef_, expected.coef_, rtol=1e-12)
+    assert model.estimator_.shuffle is True

@@ -30,7 +30,12 @@ from outofcore.training.merge import merge_family
 from outofcore.training.replicas import Rounds
 from outofcore.training.scoring import dask_score
 from outofcore.training.sources import block_source
-from outofcore.training.steps import FoldStep, check_partial_fit_params, rows_shuffled_once
+from outofcore.training.steps import (
+    FoldStep,
+    check_partial_fit_params,
+    rows_shuffled_once,
+    shuffles_each_call,
+)
 
 
 # What a fit keeps besides the learned attributes: the generator, the fold's position, the data
@@ -74,7 +79,9 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         them again inside ``partial_fit`` (``shuffle=True`` of SGD*, Perceptron,
         PassiveAggressive*, MLP*) runs with ``shuffle=False`` during the fit and gets
         ``shuffle=True`` back after it; the rows still reach it in a uniformly random order.
-        False leaves the rows in order and the estimator's own shuffle as it is.
+        Sparse blocks are the exception: such an estimator shuffles them itself, by index,
+        which costs less than a shuffled copy of a wide block. False leaves the rows in order
+        and the estimator's own shuffle as it is.
     random_state : int, RandomState instance or None, default=None
         Seeds the block order, the row order, the held-out data of early stopping and, when
         the wrapped estimator has a ``random_state`` parameter left at None, the estimator
@@ -270,9 +277,12 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             saver.restore(self)  # when there is a checkpoint: the model and self._position
             callbacks.insert(0, saver)  # saved before a callback can interrupt the fit
         train, valid, holdout = self._held_out(source, self._position)
+        # Sparse blocks are shuffled by an estimator that shuffles the rows it is given (by index,
+        # no copy): the fold's shuffled copy of a wide sparse block costs more than it saves.
+        own = self.shuffle_rows and _sparse(X) and shuffles_each_call(self.estimator)
         step = FoldStep(
             classes=getattr(self, "classes_", None),
-            shuffle_rows=self.shuffle_rows,
+            shuffle_rows=self.shuffle_rows and not own,
             params=params,
             names=getattr(self, "feature_names_in_", None),
             allow_nan=get_tags(self.estimator_).input_tags.allow_nan,
@@ -289,7 +299,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         calls("on_fit_begin", self, {"total": calls.total, "epochs": remaining})
         error = None
         try:
-            with rows_shuffled_once(self, self.shuffle_rows):
+            with rows_shuffled_once(self, self.shuffle_rows and not own):
                 self._epochs(source, train, valid, holdout, step, scorer, remaining, calls,
                              last_epoch=self.n_epochs_ + remaining)
         except BaseException as e:
@@ -504,6 +514,11 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         w = None if sample_weight is None else align_to(X, sample_weight, name="sample_weight")
         with thread_guard():
             return dask_score(self.estimator_, X, y, w)
+
+
+def _sparse(X):
+    """Whether X's blocks are sparse matrices."""
+    return hasattr(getattr(X, "_meta", X), "tocsr")
 
 
 def _as_float(value):
