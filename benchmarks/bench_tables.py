@@ -233,7 +233,9 @@ COLUMNS = [("cpu", "CPU s", ".1f"), ("peak_mb", "peak RSS MB", ".0f"),
 
 
 def _data(args, millions):
+    # The generator's own layout: 1M-row parts of 250k-row row groups (so 250k-row blocks).
     return h.ensure_data(Path(args.data) / f"tables{millions}m", rows=millions * 10**6,
+                         rows_per_part=1_000_000, row_group_rows=250_000, test_rows=1_000_000,
                          categories=CATEGORIES, timestamp=True, missing=0.05)
 
 

@@ -235,7 +235,8 @@ def stack(block, where, ct):
 
 
 def hstack_csr(parts, dtype):
-    """Dense arrays and sparse matrices side by side as one CSR matrix.
+    """Dense arrays and sparse matrices (the list ``parts``, emptied of dense arrays as it
+    goes) side by side as one CSR matrix.
 
     Dense parts become CSR matrices of their nonzero values first (:func:`_nonzero_csr`), so
     that scipy stacks CSR matrices only, a single pass in its compiled code; scipy's own
@@ -243,7 +244,8 @@ def hstack_csr(parts, dtype):
     """
     import scipy.sparse as sp
 
-    parts = [x.tocsr() if sp.issparse(x) else _nonzero_csr(np.asarray(x)) for x in parts]
+    for i, x in enumerate(parts):  # in place: each dense part is freed once converted
+        parts[i] = x.tocsr() if sp.issparse(x) else _nonzero_csr(np.asarray(x))
     return sp.hstack(parts, format="csr", dtype=dtype)
 
 
