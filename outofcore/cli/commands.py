@@ -10,7 +10,7 @@ import argparse
 import os
 import time
 
-from outofcore.cli.data import check_data, check_unlabelled, data_format, read_data
+from outofcore.cli.data import check_data, check_unlabelled, data_format, read_data, refuse_text
 from outofcore.cli.models import (
     MODELS,
     UNSUPERVISED,
@@ -99,9 +99,13 @@ def fit_model(args, *, announce=True):
 
     read = read_csv if data_format(args, args.data) == "csv" else read_parquet
     args.watch.lap("start-up")
-    X, y, features, left_out = read_data(read, args, args.data, args.target)
+    X, y, left_out = read_data(read, args, args.data, args.target)
+    features = X.columns
     if not supervised:
-        check_unlabelled(args, features)
+        check_unlabelled(args, X)
+    # Until fit builds its preprocessing from the table's schema (encoders for text, features
+    # of timestamps), its pipeline takes numbers only.
+    refuse_text(X)
     if announce:
         say(args, f"  {X.shape[0]:,} rows x {len(features)} features in {X.numblocks} blocks"
                   + (f"; left out: {', '.join(left_out)}" if left_out else ""))

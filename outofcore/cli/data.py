@@ -34,11 +34,8 @@ def check_data(path, fmt):
 
 
 def read_data(read, args, path, target):
-    """``(X, y, features, left_out)`` of DATA for ``fit`` through ``read`` (``read_parquet`` or
-    ``read_csv``): every column but the target, ``id`` and ``--exclude``, each of them numeric
-    (the command's pipelines learn from numbers)."""
-    from outofcore.io.convert import is_numeric, kind_of
-
+    """``(X, y, left_out)`` of DATA for ``fit`` through ``read`` (``read_parquet`` or
+    ``read_csv``): X holds every column but the target, ``id`` and each ``--exclude``."""
     options = {"block_rows": args.block_rows} if args.block_rows else {}
     X, y = read(path, target, **options) if target else (read(path, **options), None)
     where = X.source.displays[0]
@@ -55,19 +52,26 @@ def read_data(read, args, path, target):
     if not features:
         raise ValueError(f"no feature columns left in {where} after leaving out "
                          f"{', '.join(left_out + [target] * bool(target))}")
-    for name in features:
-        t = X.schema.field(name).type
-        if not is_numeric(t):
+    return X[features], y, left_out
+
+
+def refuse_text(X):
+    """Raise ValueError naming the first column of X that is not numeric and the --exclude that
+    leaves it out: the command's pipelines (a scaler and the model) learn from numbers."""
+    from outofcore.io.convert import is_numeric, kind_of
+
+    for field in X.schema:
+        if not is_numeric(field.type):
             raise ValueError(
-                f"column {name!r} holds {kind_of(t)} values ({t}) in {where}, and `outofcore "
-                f"fit` learns from numeric columns; leave it out with --exclude {name}"
+                f"column {field.name!r} holds {kind_of(field.type)} values ({field.type}) in "
+                f"{X.source.displays[0]}, and `outofcore fit` learns from numeric columns; leave "
+                f"it out with --exclude {field.name}"
             )
-    return X[features], y, features, left_out
 
 
-def check_unlabelled(args, features):
+def check_unlabelled(args, X):
     """Refuse to cluster on a column named like a label when no --target was given."""
-    labels = [c for c in features if c.lower() in LABEL_NAMES]
+    labels = [c for c in X.columns if c.lower() in LABEL_NAMES]
     if labels and not args.target:
         name = labels[0]
         raise UsageError(
