@@ -123,11 +123,11 @@ def _one_line(error):
         else f"{type(error).__name__}: {text}"
 
 
-def main(argv=None, *, started=None):
+def main(argv=None, *, waited=0.0):
     """Run ``outofcore`` with ``argv`` (default: the command line); returns the exit code.
 
-    ``started``: when the user's wait began (``time.time()``), for the timings commands print;
-    default: now.
+    ``waited``: seconds the user has waited already (the process's start-up), counted in the
+    timings commands print.
     """
     from outofcore.cli.timing import Stopwatch
 
@@ -137,7 +137,7 @@ def main(argv=None, *, started=None):
         args = build_parser().parse_args(argv)
         if args.command is None:
             raise UsageError("a command is required: make-data, fit, predict, compile, info, demo")
-        args.watch = Stopwatch(started)
+        args.watch = Stopwatch(waited)
         from outofcore.cli import commands
 
         getattr(commands, _COMMANDS[args.command])(args)
@@ -174,10 +174,10 @@ def _prefer_jemalloc():
 def run():
     """Entry point of the ``outofcore`` console script: :func:`main` in a process it tunes,
     timing from the process's start."""
-    from outofcore.cli.timing import process_start
+    from outofcore.cli.timing import process_age
 
     _prefer_jemalloc()
-    return main(started=process_start())
+    return main(waited=process_age())
 
 
 if __name__ == "__main__":

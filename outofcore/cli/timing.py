@@ -1,13 +1,27 @@
-"""The wall time a command took, as its user waited for it: from the process's start, by phase."""
+"""The wall time a command took, as its user waited for it: from the process's start, by phase.
 
+Times are read from the monotonic clock: the wall clock may be stepped while a command runs (a
+time sync, a virtual machine resumed), which would show in its timings.
+"""
+
+import os
 import time
 
 
-def process_start():
-    """When this process started (``time.time()`` seconds): the start of the user's wait."""
-    import psutil
+def process_age():
+    """Seconds since this process started: the user's wait so far."""
+    try:
+        # Linux: the start in clock ticks since boot, against the seconds since boot; both
+        # count from the same instant, and neither moves with the wall clock.
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        import psutil
 
-    return psutil.Process().create_time()
+        return max(0.0, time.time() - psutil.Process().create_time())
 
 
 def seconds(value):
@@ -18,7 +32,8 @@ def seconds(value):
 
 
 class Stopwatch:
-    """Laps of wall time from ``origin`` (default: now), each credited to a named phase.
+    """Laps of wall time, each credited to a named phase, from ``age`` seconds ago (default:
+    now).
 
     Examples
     --------
@@ -29,21 +44,21 @@ class Stopwatch:
     True
     """
 
-    def __init__(self, origin=None):
-        self.origin = time.time() if origin is None else origin
+    def __init__(self, age=0.0):
+        self.origin = time.monotonic() - age
         self.phases = {}
         self._last = self.origin
 
     def lap(self, phase):
         """Credit the time since the previous lap to ``phase``."""
-        now = time.time()
+        now = time.monotonic()
         self.phases[phase] = self.phases.get(phase, 0.0) + now - self._last
         self._last = now
 
     def lap_split(self, measured, rest):
         """Credit the time since the previous lap to the phases of ``measured`` (name ->
         seconds measured inside the lap), and what they leave to ``rest``."""
-        now = time.time()
+        now = time.monotonic()
         left = now - self._last
         for phase, value in measured.items():
             value = min(max(0.0, value), left)
