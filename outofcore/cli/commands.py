@@ -107,7 +107,8 @@ def fit_model(args, *, announce=True):
     # of timestamps), its pipeline takes numbers only.
     refuse_text(X)
     if announce:
-        say(args, f"  {X.shape[0]:,} rows x {len(features)} features in {X.numblocks} blocks"
+        blocks = f"{X.numblocks} block" + "s" * (X.numblocks != 1)
+        say(args, f"  {X.shape[0]:,} rows x {len(features)} features in {blocks}"
                   + (f"; left out: {', '.join(left_out)}" if left_out else ""))
     monitor = FitMonitor()
     pipe = build_pipeline(args.model, scaler=args.scaler, params=params, epochs=args.epochs,
@@ -264,20 +265,20 @@ def cmd_info(args):
         return
     for key in _FACTS:
         if meta.get(key) is not None:
-            print(f"  {key:<13}{meta[key]}")
-    print(f"  {'features':<13}{len(meta['features'])}: {', '.join(meta['features'])}")
+            print(f"  {key:<15}{meta[key]}")
+    print(f"  {'features':<15}{len(meta['features'])}: {', '.join(meta['features'])}")
     if meta.get("left_out"):
-        print(f"  {'left out':<13}{', '.join(meta['left_out'])}")
+        print(f"  {'left out':<15}{', '.join(meta['left_out'])}")
     if meta.get("classes") is not None:
-        print(f"  {'classes':<13}{meta['classes']}")
-    print("  history      epoch  rows seen    seconds  waiting  learning  score     loss")
+        print(f"  {'classes':<15}{meta['classes']}")
+    print(f"  {'history':<15}epoch    rows seen  seconds  waiting  learning  score   loss")
     for h in meta.get("history", []):
         score = "-" if h["score"] is None else f"{h['score']:.4f}"
         loss = "-" if h["loss"] is None else f"{h['loss']:.4g}"
-        print(f"               {h['epoch']:>5}  {h['rows']:>11,}  {h['seconds']:>7.2f}  "
+        print(f"  {'':<15}{h['epoch']:>5}  {h['rows']:>11,}  {h['seconds']:>7.2f}  "
               f"{h.get('wait_seconds', 0.0):>7.2f}  {h.get('learn_seconds', 0.0):>8.2f}  "
-              f"{score:<8}  {loss}")
-    print("  versions     " + ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items()))
+              f"{score:<6}  {loss}")
+    print(f"  {'versions':<15}" + ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items()))
 
 
 # ------------------------------------------------------------------------------------- demo

@@ -256,8 +256,8 @@ def diagnose(summary):
                    f"block(s). Fit more rows or epochs for a diagnosis.")
     elif learn >= wait:
         verdict = (f"Bound by learning: {measured}. Blocks were ready before the model needed "
-                   f"them, so faster reading would not help; a cheaper model (fewer hidden "
-                   f"units, fewer epochs) would.")
+                   f"them, so faster reading would not help; a cheaper model or fewer epochs "
+                   f"would.")
     else:
         why = "reading, decoding and scaling the blocks took longer than learning from them."
         if saturated and not starved:
@@ -330,8 +330,10 @@ def _figure(report):
     ax_time.bar(labels, learns, bottom=waits, color="tab:green", label="learning (partial_fit)")
     ax_time.bar(labels, others, bottom=[w + c for w, c in zip(waits, learns)],
                 color="tab:gray", label="validation, other")
-    ax_time.legend(fontsize=8)
-    ax_time.set(title="where the time went, per epoch", xlabel="epoch", ylabel="seconds")
+    tops = [w + c + o for w, c, o in zip(waits, learns, others)]
+    ax_time.legend(fontsize=8, loc="upper left")
+    ax_time.set(title="where the time went, per epoch", xlabel="epoch", ylabel="seconds",
+                ylim=(0, 1.45 * max(tops + [1e-3])))  # room for the legend above the bars
 
     samples = [x for x in report["samples"] if x["cores"] is not None]
     t = [x["seconds"] for x in samples]
@@ -357,7 +359,7 @@ def _html(report, png):
     rows = "".join(
         f"<tr><td>{h['epoch']}</td><td>{h['rows']:,}</td><td>{h['seconds']:.2f}</td>"
         f"<td>{h.get('wait_seconds', 0.0):.2f}</td><td>{h.get('learn_seconds', 0.0):.2f}</td>"
-        f"<td>{_num(h.get('score'))}</td><td>{_num(h.get('loss'))}</td></tr>"
+        f"<td>{_num(h.get('score'), '.4f')}</td><td>{_num(h.get('loss'))}</td></tr>"
         for h in report["history"])
     facts = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
                     for k, v in meta.items() if not isinstance(v, (dict, list)))
