@@ -90,3 +90,23 @@ def test_first_line_comes_before_the_libraries_load(folder, argv, first):
     lines = result.stdout.splitlines()
     assert result.returncode == 0 and len(lines) == 2, result.stdout + result.stderr
     assert lines[0].startswith(first) and lines[1].startswith("IMPORTING"), lines
+
+
+def test_loading_a_model_leaves_torch_alone(tmp_path):
+    """Loading a skops model does not import torch (skops' list of trusted types would, through
+    scikit-learn's package walk), and the hook that hides it is gone afterwards."""
+    from outofcore.cli.main import main
+    from outofcore.data import generate
+
+    generate(tmp_path / "d.parquet", rows=200, features=2)
+    assert main(["fit", str(tmp_path / "d.parquet"), "--target", "target", "--quiet", "--out",
+                 str(tmp_path / "m.skops")]) == 0
+    program = (
+        "import sys\n"
+        "from outofcore.cli.model_io import load_model\n"
+        "load_model('m.skops')\n"
+        "print('torch' in sys.modules, [type(f).__name__ for f in sys.meta_path][:1])\n"
+    )
+    result = _run(program, tmp_path)
+    assert result.stdout.strip() != "" and result.stdout.split()[0] == "False", result.stderr
+    assert "_HideTorch" not in result.stdout

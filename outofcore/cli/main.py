@@ -179,8 +179,8 @@ def run():
     _prefer_jemalloc()
     code = main(waited=process_age())
     # Every output is closed by now. The interpreter's teardown of scikit-learn, dask and arrow
-    # would keep the user waiting after the last line (measured: half a second for predict),
-    # outside the time the command reports; nothing it does is needed.
+    # would keep the user waiting after the last line, outside the time the command reports,
+    # and nothing it does is needed.
     try:
         sys.stdout.flush()
         sys.stderr.flush()
