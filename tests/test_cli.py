@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -9,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from outofcore.cli.main import build_pipeline, main, parse_params
+from outofcore.cli.main import main
+from outofcore.cli.models import build_pipeline, parse_params
 
 ROWS, FEATURES = 4000, 4
 
@@ -147,7 +149,7 @@ def test_existing_outputs_are_refused(workdir, command, capsys, monkeypatch):
     assert main(command) == 1
     err = capsys.readouterr().err
     assert err.startswith("outofcore: error:") and err.count("\n") == 1
-    assert out in err and "overwrite" in err
+    assert out in err and "--overwrite" in err and "overwrite=True" not in err
     assert os.stat(out).st_mtime_ns == before
 
 
@@ -250,10 +252,58 @@ def test_every_model_fits_and_predicts(model, task, extra, tmp_path, capsys):
     (["alpha=1e-4"], {"alpha": 1e-4}), (["n_clusters=3"], {"n_clusters": 3}),
     (["average=true", "shuffle=False"], {"average": True, "shuffle": False}),
     (["penalty=None"], {"penalty": None}), (["loss=log_loss"], {"loss": "log_loss"}),
+    (["hidden_layer_sizes=32,16"], {"hidden_layer_sizes": (32, 16)}),
+    (["hidden_layer_sizes=64"], {"hidden_layer_sizes": 64}),
 ])
 def test_param_values_are_typed(text, expected):
-    """--param values become int, float, bool, None or str."""
+    """--param values become int, float, bool, None, str, or a tuple for a comma list."""
     assert parse_params(text) == expected
+
+
+@pytest.mark.parametrize("params, words", [
+    (["alpha=-1"], ["--param alpha=-1", "SGDClassifier", "range [0.0, inf)"]),
+    (["loss=logg"], ["--param loss=logg", "'log_loss'", "'hinge'"]),
+    (["learning_rate=fast"], ["--param learning_rate=fast", "'optimal'"]),
+    (["alfa=1e-4"], ["--param alfa", "did you mean alpha?"]),
+    (["alpha"], ["--param 'alpha' is not key=value"]),
+    (["alpha=1", "alpha=2"], ["--param alpha is given twice"]),
+])
+def test_bad_params_are_refused_before_the_data_are_read(params, words, tmp_path, capsys):
+    """A --param the estimator refuses is a usage error naming the flag, the value and what is
+    accepted, raised before DATA is read (here DATA is not parquet at all)."""
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet")
+    argv = ["fit", str(tmp_path / "bad.parquet"), "--target", "target", "--out",
+            str(tmp_path / "m.skops")]
+    for item in params:
+        argv += ["--param", item]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and all(w in err for w in words), err
+    assert "parquet footer" not in err and not (tmp_path / "m.skops").exists()
+
+
+def test_param_lists_are_checked_item_by_item(tmp_path, capsys):
+    """hidden_layer_sizes=32,0 is refused for its item 0 with the rule for one layer."""
+    argv = ["fit", str(tmp_path), "--model", "mlp", "--target", "t", "--param",
+            "hidden_layer_sizes=32,0", "--out", str(tmp_path / "m.skops")]
+    (tmp_path / "d.parquet").write_bytes(b"")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--param hidden_layer_sizes=32,0 (item 0)" in err and "range [1, inf)" in err
+
+
+def test_mlp_gets_the_hidden_layers_and_rate_asked_for(tmp_path, capsys):
+    """--param hidden_layer_sizes=8,4 and learning_rate_init reach the fitted MLPClassifier."""
+    from outofcore.cli.model_io import load_model
+    from outofcore.data import generate
+
+    generate(tmp_path / "d.parquet", rows=1200, features=3, rows_per_part=400)
+    assert main(["fit", str(tmp_path / "d.parquet"), "--model", "mlp", "--target", "target",
+                 "--param", "hidden_layer_sizes=8,4", "--param", "learning_rate_init=0.01",
+                 "--param", "alpha=1e-3", "--quiet", "--out", str(tmp_path / "m.skops")]) == 0
+    mlp = load_model(tmp_path / "m.skops")[-1].estimator_
+    assert mlp.hidden_layer_sizes == (8, 4) and mlp.learning_rate_init == 0.01
+    assert [c.shape for c in mlp.coefs_] == [(3, 8), (8, 4), (4, 1)]
 
 
 def test_csv_data_fits_like_parquet(tmp_path, capsys):
@@ -275,8 +325,10 @@ def test_demo_runs_the_whole_path(tmp_path):
     out = ok(outofcore("demo", "--rows", 8000, "--features", 5, "--dir", tmp_path / "demo",
                        cwd=tmp_path)).stdout
     lines = out.splitlines()
-    assert [line.split()[0] for line in lines[:4]] == ["1.", "2.", "3.", "4."]
-    accuracy = float(lines[3].split()[2])
+    assert lines[0].startswith("demo: 8,000 training + 2,000 test rows")
+    assert [line.split()[0] for line in lines[1:5]] == ["1.", "2.", "3.", "4."]
+    assert lines[5].startswith("took ")
+    accuracy = float(lines[4].split()[2])
     assert 0.7 < accuracy < 0.85
     assert (tmp_path / "demo" / "model.skops.report.html").exists()
 
@@ -354,3 +406,192 @@ def test_the_command_chooses_jemalloc_unless_the_user_did(preset):
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                             timeout=60, check=True)
     assert result.stdout.strip() == (preset or "jemalloc")
+
+
+# ------------------------------------------------------------------------ columns and labels
+@pytest.fixture
+def mixed(tmp_path):
+    """A parquet file with an id, two numbers, a text column 'city' and a 0/1 target."""
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"id": np.arange(600), "f0": rng.normal(size=600),
+                          "city": rng.choice(["Oslo", "Lima"], size=600),
+                          "f1": rng.normal(size=600)})
+    frame["target"] = (frame["f0"] + frame["f1"] > 0).astype("int64")
+    frame.to_parquet(tmp_path / "mixed.parquet")
+    return tmp_path / "mixed.parquet"
+
+
+def test_a_text_column_is_refused_in_the_words_of_the_command(mixed, tmp_path, capsys):
+    """A string feature is an error naming the column, its kind, the file and --exclude COLUMN
+    (not Python's exclude=[...]); nothing is written."""
+    assert main(["fit", str(mixed), "--target", "target", "--out", str(tmp_path / "m.skops")]) == 1
+    err = capsys.readouterr().err
+    assert "'city' holds string values" in err and "mixed.parquet" in err
+    assert "--exclude city" in err and "exclude=[" not in err and err.count("\n") == 1
+    assert not (tmp_path / "m.skops").exists()
+
+
+def test_exclude_adds_to_the_default_exclusion(mixed, tmp_path):
+    """--exclude city leaves out city and still id: the model learns from f0 and f1 only, and
+    predicts for the same file, text column and all."""
+    assert main(["fit", str(mixed), "--target", "target", "--exclude", "city", "--quiet",
+                 "--out", str(tmp_path / "m.skops")]) == 0
+    meta = json.loads((tmp_path / "m.skops.meta.json").read_text())
+    assert meta["features"] == ["f0", "f1"] and meta["left_out"] == ["city", "id"]
+    from outofcore.cli.model_io import load_model
+
+    assert list(load_model(tmp_path / "m.skops").feature_names_in_) == ["f0", "f1"]
+    assert main(["predict", str(tmp_path / "m.skops"), str(mixed), "--keep", "city", "--quiet",
+                 "--out", str(tmp_path / "p.parquet")]) == 0
+    written = pd.read_parquet(tmp_path / "p.parquet")
+    assert list(written.columns) == ["city", "prediction"] and len(written) == 600
+
+
+@pytest.mark.parametrize("exclude, code, words", [
+    ("town", 1, ["--exclude town: no such column", "city"]),
+    ("target", 2, ["--exclude target: it is the --target column"]),
+])
+def test_exclude_of_a_column_that_cannot_be_left_out(mixed, tmp_path, capsys, exclude, code,
+                                                     words):
+    """--exclude of a missing column, or of the target, is an error that says so."""
+    assert main(["fit", str(mixed), "--target", "target", "--exclude", "city", "--exclude",
+                 exclude, "--out", str(tmp_path / "m.skops")]) == code
+    err = capsys.readouterr().err
+    assert all(w in err for w in words), err
+
+
+def test_kmeans_without_target_refuses_to_cluster_on_the_label(workdir, tmp_path, capsys):
+    """kmeans without --target on data with a 'target' column is a usage error naming --target
+    and --exclude, instead of a model that clusters on the labels."""
+    assert main(["fit", str(workdir / "train.parquet"), "--model", "kmeans", "--out",
+                 str(tmp_path / "m.skops")]) == 2
+    err = capsys.readouterr().err
+    assert "'target'" in err and "--target target" in err and "--exclude target" in err
+    assert not (tmp_path / "m.skops").exists()
+
+
+@pytest.mark.parametrize("flag", ["--target", "--exclude"])
+def test_kmeans_learns_from_the_features_alone(workdir, tmp_path, flag):
+    """kmeans with --target or --exclude naming the label clusters on f0..f3: the same centres
+    either way."""
+    assert main(["fit", str(workdir / "train.parquet"), "--model", "kmeans", flag, "target",
+                 "--param", "n_clusters=3", "--quiet", "--out", str(tmp_path / "m.skops")]) == 0
+    meta = json.loads((tmp_path / "m.skops.meta.json").read_text())
+    assert meta["features"] == [f"f{j}" for j in range(FEATURES)]
+
+
+# ---------------------------------------------------------------------------------------- CSV
+def _csv_with_a_stray_quote(folder, rows, line):
+    """A generated CSV data set whose target on ``line`` (1 = the header) reads 1" not 1."""
+    from outofcore.data import generate
+
+    generate(folder, rows=rows, features=2, format="csv", rows_per_part=rows)
+    part = folder / "part-00000.csv"
+    lines = part.read_text().splitlines()
+    lines[line - 1] = lines[line - 1][:-1] + '1"'
+    part.write_text("\n".join(lines) + "\n")
+    return part
+
+
+@pytest.mark.parametrize("line", [
+    # Past the first MiB, where column types are read from: the line does not convert.
+    55_000,
+    # Inside the first MiB the column is read as text: the reader must see the odd label (see
+    # the report of issue 15; plan.py's CSV type inference is the lead's).
+    pytest.param(12, marks=pytest.mark.xfail(strict=True, reason="needs the reader's CSV type "
+                                             "check (outofcore/io/plan.py)")),
+])
+def test_a_stray_quote_in_a_csv_target_names_its_line(tmp_path, capsys, line):
+    """A target field reading 1" is an error naming the file and line, not a third class."""
+    part = _csv_with_a_stray_quote(tmp_path / "d.csv", 60_000, line)
+    assert main(["fit", str(tmp_path / "d.csv"), "--target", "target", "--quiet", "--out",
+                 str(tmp_path / "m.skops")]) == 1
+    err = capsys.readouterr().err
+    assert f"line {line} of {part}" in err, err
+
+
+def test_predict_reads_csv_as_fit_does(tmp_path):
+    """predict on a CSV data set writes the predictions its parquet twin gets."""
+    from outofcore.data import generate
+
+    for fmt in ("parquet", "csv"):
+        generate(tmp_path / f"d.{fmt}", rows=1200, features=3, format=fmt, rows_per_part=400)
+    assert main(["fit", str(tmp_path / "d.parquet"), "--target", "target", "--quiet", "--out",
+                 str(tmp_path / "m.skops")]) == 0
+    for fmt in ("parquet", "csv"):
+        assert main(["predict", str(tmp_path / "m.skops"), str(tmp_path / f"d.{fmt}"), "--keep",
+                     "id", "--quiet", "--out", str(tmp_path / f"p-{fmt}")]) == 0
+    from_csv, from_parquet = (pd.read_parquet(tmp_path / f"p-{fmt}") for fmt in ("csv", "parquet"))
+    assert len(from_csv) == 1200
+    pd.testing.assert_frame_equal(from_csv, from_parquet)
+
+
+def test_a_csv_folder_without_the_suffix_asks_for_format(tmp_path, capsys):
+    """DATA holding CSV parts under a name without .csv is an error pointing to --format csv."""
+    from outofcore.data import generate
+
+    generate(tmp_path / "d", rows=100, features=2, format="csv")
+    assert main(["fit", str(tmp_path / "d"), "--target", "target", "--out",
+                 str(tmp_path / "m.skops")]) == 1
+    assert "--format csv" in capsys.readouterr().err
+    assert main(["fit", str(tmp_path / "d"), "--target", "target", "--format", "csv", "--quiet",
+                 "--out", str(tmp_path / "m.skops")]) == 0
+
+
+# ------------------------------------------------------------------------------------ timings
+def _took(line):
+    """``took 7.1 s: start-up 1.2 s, reading 2.6 s (...), ...`` -> (total, {phase: seconds})."""
+    def value(text):
+        number, unit = text.split()
+        return float(number) / (1000 if unit == "ms" else 1)
+
+    head, _, rest = line.partition(": ")
+    rest = re.sub(r" \([^)]*\)", "", rest)
+    phases = {}
+    for part in rest.split(", "):
+        name, number, unit = part.rsplit(" ", 2)
+        phases[name] = value(f"{number} {unit}")
+    return value(head.removeprefix("took ")), phases
+
+
+def test_fit_reports_the_wall_time_in_phases(workdir, tmp_path, capsys):
+    """fit prints its wall time from when the wait began (the process's start, for the script),
+    split into start-up, planning, reading, learning, other (validation) and saving, which add
+    up to it."""
+    argv = ["fit", str(workdir / "train.parquet"), "--target", "target", "--epochs", "2",
+            "--early-stopping", "--block-rows", "500", "--out", str(tmp_path / "m.skops")]
+    assert main(argv, waited=2.0) == 0
+    took = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("took "))
+    total, phases = _took(took)
+    assert list(phases) == ["start-up", "planning", "reading", "learning", "other", "saving"]
+    assert "before the first block" in took and "waiting for blocks" in took
+    assert phases["start-up"] >= 2.0
+    assert sum(phases.values()) == pytest.approx(total, abs=0.05 * len(phases) + 0.05)
+
+
+def test_compile_reports_its_phases_not_zero(workdir, tmp_path, capsys):
+    """compile prints the time of each phase (ms below 0.1 s), never a bare "0.0 s"."""
+    assert main(["compile", str(workdir / "model.skops"), "--out",
+                 str(tmp_path / "m.safetensors")]) == 0
+    took = capsys.readouterr().out.splitlines()[-1].split("; ")[-1]
+    total, phases = _took(took)
+    assert list(phases) == ["start-up", "loading the model", "compiling", "saving"]
+    assert "0.0 s" not in took and total > 0
+
+
+# ---------------------------------------------------------------------------------- compiling
+def test_compile_without_torch_names_both_ways_to_get_it(workdir, tmp_path, capsys, monkeypatch):
+    """Without torch, compile is a one-line error naming the CPU build and the default (CUDA)
+    build, before the model is loaded; nothing is written."""
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "torch" else find_spec(name, *a))
+    assert main(["compile", str(workdir / "model.skops"), "--out",
+                 str(tmp_path / "m.safetensors")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in err
+    assert "pip install 'outofcore[compile]'" in err and "CUDA" in err
+    assert not (tmp_path / "m.safetensors").exists()

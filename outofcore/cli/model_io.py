@@ -17,6 +17,9 @@ never leaves a half-written model.
 import json
 import os
 import platform
+import sys
+import zipfile
+from contextlib import contextmanager
 
 from outofcore.io import files
 
@@ -44,6 +47,24 @@ def refuse_existing(paths, overwrite):
     """Raise FileExistsError naming the first of ``paths`` that exists, unless ``overwrite``."""
     for path in paths:
         files.refuse_existing(path, overwrite=overwrite, hint="pass --overwrite to replace it")
+
+
+def check_model_file(path):
+    """Raise FileNotFoundError when the model file ``path`` does not exist (imports nothing)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"model file {path} does not exist; write one with "
+                                f"`outofcore fit ... --out {path}`")
+
+
+def kind_of_file(path):
+    """``"compiled"``, ``"skops"``, or None for another file; reads a few bytes, imports nothing."""
+    if is_compiled_file(path):
+        return "compiled"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "skops" if "schema.json" in archive.namelist() else None
+    except (zipfile.BadZipFile, OSError):
+        return None
 
 
 def versions():
@@ -81,8 +102,7 @@ def save_model(model, path, *, metadata=None):
     >>> save_model(pipe, "model.skops", metadata={"data": "data/train.parquet"})  # doctest: +SKIP
     'model.skops'
     """
-    import skops.io as sio
-
+    sio = _skops()
     params = model.get_params() if hasattr(model, "get_params") else {}
     # A callback is a function of the session that trained the model; it cannot be trusted or
     # restored elsewhere.
@@ -128,15 +148,12 @@ def load_model(path, *, device="cpu"):
         When the file is neither format, or names a type outside the trusted list.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"model file {path} does not exist; write one with "
-                                f"`outofcore fit ... --out {path}`")
+    check_model_file(path)
     if is_compiled_file(path):
         from outofcore.compiled import load_compiled
 
         return load_compiled(path, device=device)
-    import skops.io as sio
-
+    sio = _skops()
     try:
         found = sio.get_untrusted_types(file=path)
     except Exception as e:  # skops raises zipfile/JSON/key errors for foreign files
@@ -147,6 +164,44 @@ def load_model(path, *, device="cpu"):
         raise ValueError(f"{path} holds types outside the trusted list: {untrusted}; only "
                          f"scikit-learn and outofcore objects are loaded from model files")
     return sio.load(path, trusted=list(found))
+
+
+def _skops():
+    """``skops.io``, imported without torch."""
+    with _torch_hidden():
+        import skops.io
+
+    return skops.io
+
+
+class _HideTorch:
+    """An import hook that reports torch missing (see :func:`_torch_hidden`)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+@contextmanager
+def _torch_hidden():
+    """Import inside this block as if torch were not installed.
+
+    skops builds its list of trusted types from ``sklearn.utils.all_estimators()``, which walks
+    every scikit-learn package, ``sklearn.externals.array_api_compat.torch`` included, and that
+    one imports torch: seconds of start-up for a model that never uses it. The walk skips
+    packages that fail to import, so hiding torch while skops loads costs nothing else. Once
+    torch is imported (compiling), it stays as it is.
+    """
+    if "torch" in sys.modules:
+        yield
+        return
+    hook = _HideTorch()
+    sys.meta_path.insert(0, hook)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(hook)
 
 
 def load_metadata(path):
