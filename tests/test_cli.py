@@ -496,10 +496,8 @@ def _csv_with_a_stray_quote(folder, rows, line):
 @pytest.mark.parametrize("line", [
     # Past the first MiB, where column types are read from: the line does not convert.
     55_000,
-    # Inside the first MiB the column is read as text: the reader must see the odd label (see
-    # the report of issue 15; plan.py's CSV type inference is the lead's).
-    pytest.param(12, marks=pytest.mark.xfail(strict=True, reason="needs the reader's CSV type "
-                                             "check (outofcore/io/plan.py)")),
+    # Inside the first MiB the column would be read as text: the reader sees the odd label.
+    12,
 ])
 def test_a_stray_quote_in_a_csv_target_names_its_line(tmp_path, capsys, line):
     """A target field reading 1" is an error naming the file and line, not a third class."""
