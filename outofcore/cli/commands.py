@@ -10,8 +10,9 @@ import argparse
 import os
 import time
 
-from outofcore.cli.data import check_data, check_unlabelled, data_format, read_data, refuse_text
+from outofcore.cli.data import check_data, check_unlabelled, data_format, read_data
 from outofcore.cli.models import (
+    DEFAULT_SCALER,
     MODELS,
     UNSUPERVISED,
     UsageError,
@@ -62,17 +63,39 @@ def cmd_make_data(args):
     fmt = args.format or ("csv" if args.out.rstrip("/").endswith(".csv") else "parquet")
     _at_least(args, {"rows": 0, "features": 1, "n_classes": 2, "rows_per_part": 1, "seed": 0})
     _refuse_existing([args.out], args.overwrite)
-    say(args, f"writing {args.rows:,} rows x {args.features} features ({args.task}, {fmt}) to "
-              f"{args.out}")
+    categories = _counts(args.categories)
+    if not 0 <= args.missing < 1:
+        raise UsageError(f"--missing {args.missing}: give a fraction in [0, 1), e.g. 0.05")
+    extras = [f"text columns of {', '.join(map(str, categories))} values"] * bool(categories) \
+        + [f"{args.missing:.0%} missing numbers"] * bool(args.missing) \
+        + ["a timestamp"] * args.timestamp + ["a boolean"] * args.boolean
+    say(args, f"writing {args.rows:,} rows x {args.features} features ({args.task}, {fmt}"
+              + "".join(f", {e}" for e in extras) + f") to {args.out}")
     from outofcore.data import generate
 
     args.watch.lap("start-up")
     generate(args.out, rows=args.rows, features=args.features, task=args.task,
-             n_classes=args.n_classes, format=fmt, rows_per_part=args.rows_per_part,
-             seed=args.seed, overwrite=args.overwrite, verbose=_verbose(args))
+             n_classes=args.n_classes, categories=categories, timestamp=args.timestamp,
+             boolean=args.boolean, missing=args.missing, format=fmt,
+             rows_per_part=args.rows_per_part, seed=args.seed, overwrite=args.overwrite,
+             verbose=_verbose(args))
     args.watch.lap("writing")
     say(args, f"wrote {args.out}: {_rate(args.rows, args.watch.phases['writing'])}; "
               f"{args.watch.line()}")
+
+
+def _counts(text):
+    """``--categories 10,1000`` as ``[10, 1000]``."""
+    if not text:
+        return []
+    try:
+        counts = [int(v) for v in text.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 2:
+        raise UsageError(f"--categories {text}: give column sizes of at least 2, separated by "
+                         f"commas, e.g. --categories 10,1000")
+    return counts
 
 
 # -------------------------------------------------------------------------------------- fit
@@ -103,17 +126,21 @@ def fit_model(args, *, announce=True):
     features = X.columns
     if not supervised:
         check_unlabelled(args, X)
-    # Until fit builds its preprocessing from the table's schema (encoders for text, features
-    # of timestamps), its pipeline takes numbers only.
-    refuse_text(X)
+    from outofcore.cli.schema import preprocessing
+
+    preprocess, chose = preprocessing(
+        X.schema, scaler=args.scaler or DEFAULT_SCALER.get(args.model, "standard"),
+        impute=args.impute, min_frequency=args.min_frequency)
     if announce:
         blocks = f"{X.numblocks} block" + "s" * (X.numblocks != 1)
         say(args, f"  {X.shape[0]:,} rows x {len(features)} features in {blocks}"
                   + (f"; left out: {', '.join(left_out)}" if left_out else ""))
+        for line in chose:
+            say(args, f"  {line}")
     monitor = FitMonitor()
-    pipe = build_pipeline(args.model, scaler=args.scaler, params=params, epochs=args.epochs,
+    pipe = build_pipeline(args.model, params=params, epochs=args.epochs,
                           early_stopping=args.early_stopping, seed=args.seed,
-                          verbose=_verbose(args), callback=monitor)
+                          verbose=_verbose(args), callback=monitor, preprocess=preprocess)
     args.watch.lap("planning")
     client = None
     if args.scheduler:
@@ -133,7 +160,8 @@ def fit_model(args, *, announce=True):
     inc.set_params(callback=None)  # the monitor belongs to this session, not to the model
     meta = {"model": args.model, "estimator": repr(inc.estimator_), "pipeline": repr(pipe),
             "data": os.path.abspath(args.data), "target": args.target, "features": features,
-            "left_out": left_out, "rows": int(X.shape[0]), "blocks": X.numblocks,
+            "left_out": left_out, "preprocessing": chose, "rows": int(X.shape[0]),
+            "blocks": X.numblocks,
             "epochs": inc.n_epochs_, "samples_seen": int(inc.n_samples_seen_),
             "seconds": round(monitor.seconds, 3),
             "classes": getattr(inc, "classes_", None), "history": inc.history_,
@@ -269,6 +297,8 @@ def cmd_info(args):
     print(f"  {'features':<15}{len(meta['features'])}: {', '.join(meta['features'])}")
     if meta.get("left_out"):
         print(f"  {'left out':<15}{', '.join(meta['left_out'])}")
+    for i, line in enumerate(meta.get("preprocessing", [])):
+        print(f"  {'preprocessing' if i == 0 else '':<15}{line}")
     if meta.get("classes") is not None:
         print(f"  {'classes':<15}{meta['classes']}")
     print(f"  {'history':<15}epoch    rows seen  seconds  waiting  learning  score   loss")

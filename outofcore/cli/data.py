@@ -55,20 +55,6 @@ def read_data(read, args, path, target):
     return X[features], y, left_out
 
 
-def refuse_text(X):
-    """Raise ValueError naming the first column of X that is not numeric and the --exclude that
-    leaves it out: the command's pipelines (a scaler and the model) learn from numbers."""
-    from outofcore.io.convert import is_numeric, kind_of
-
-    for field in X.schema:
-        if not is_numeric(field.type):
-            raise ValueError(
-                f"column {field.name!r} holds {kind_of(field.type)} values ({field.type}) in "
-                f"{X.source.displays[0]}, and `outofcore fit` learns from numeric columns; leave "
-                f"it out with --exclude {field.name}"
-            )
-
-
 def check_unlabelled(args, X):
     """Refuse to cluster on a column named like a label when no --target was given."""
     labels = [c for c in X.columns if c.lower() in LABEL_NAMES]

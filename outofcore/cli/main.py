@@ -52,17 +52,28 @@ def build_parser():
     p.add_argument("--format", choices=("parquet", "csv"), help="default: from the --out suffix")
     p.add_argument("--rows-per-part", type=int, default=1_000_000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--categories", metavar="N,N,...",
+                   help="text columns c0, c1, ... of these many values, e.g. 10,1000,100000")
+    p.add_argument("--missing", type=float, default=0.0, metavar="FRACTION",
+                   help="fraction of the numbers left missing, e.g. 0.05")
+    p.add_argument("--timestamp", action="store_true", help="add a timestamp column ts")
+    p.add_argument("--boolean", action="store_true", help="add a boolean column flag")
 
     p = sub.add_parser("fit", parents=[common, writes, reads], help="fit a pipeline out of core",
-                       description="Fit scaler + Incremental(model) block by block on the numeric "
-                       "columns of DATA and save it with its metadata (MODEL.meta.json) and a fit "
-                       "report (MODEL.report.html).")
+                       description="Fit preprocessing built from DATA's column types (text "
+                       "one-hot, numbers imputed and scaled, booleans 0/1, timestamps as hour, day "
+                       "of week and month) + Incremental(model) block by block, and save it with "
+                       "its metadata (MODEL.meta.json) and a fit report (MODEL.report.html).")
     p.add_argument("data", metavar="DATA", help="parquet/CSV file, folder or glob")
     p.add_argument("--target", help="label column (kmeans: left out of the features, unused)")
     p.add_argument("--model", choices=sorted(MODELS), default="sgd", metavar="NAME",
                    help=f"default sgd; one of: {', '.join(sorted(MODELS))}")
     p.add_argument("--scaler", choices=sorted(SCALERS),
-                   help="default: minmax for nb, standard otherwise")
+                   help="of numeric columns; default: minmax for nb, standard otherwise")
+    p.add_argument("--impute", choices=("mean", "median", "most_frequent"), default="median",
+                   help="what replaces a missing number (default median)")
+    p.add_argument("--min-frequency", type=int, default=100, metavar="ROWS",
+                   help="rows a text category needs for a column of its own (default 100)")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
                    help="estimator parameter, repeatable, checked against the estimator's rules: "

@@ -27,6 +27,12 @@ from outofcore.io import files
 # included). Anything else in a model file is refused on load.
 TRUSTED_TYPES = (
     "numpy.dtype",
+    "outofcore.preprocessing.categories.Vocabulary",
+    "outofcore.preprocessing.compose.ColumnTransformer",
+    "outofcore.preprocessing.dates.DateTimeFeatures",
+    "outofcore.preprocessing.encoders.OneHotEncoder",
+    "outofcore.preprocessing.encoders.OrdinalEncoder",
+    "outofcore.preprocessing.impute.SimpleImputer",
     "outofcore.preprocessing.stats.Record",
     "outofcore.preprocessing.scalers.MaxAbsScaler",
     "outofcore.preprocessing.scalers.MinMaxScaler",

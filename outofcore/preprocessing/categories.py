@@ -324,6 +324,22 @@ class Vocabulary:
     none_at: int
     nan_at: int
 
+    def __getstate__(self):
+        # Saved models hold plain values (skops loads them without trusting arrow's types).
+        values = self.values
+        numeric = pa.types.is_integer(values.type) or pa.types.is_floating(values.type)
+        return {"values": values.to_numpy(zero_copy_only=False) if numeric
+                else values.to_pylist(), "positions": self.positions,
+                "none_at": self.none_at, "nan_at": self.nan_at}
+
+    def __setstate__(self, state):
+        values = state["values"]
+        text = isinstance(values, list) and all(isinstance(v, str) for v in values)
+        object.__setattr__(self, "values", pa.array(values, type=pa.string() if text else None))
+        object.__setattr__(self, "positions", np.asarray(state["positions"], dtype=np.int64))
+        object.__setattr__(self, "none_at", int(state["none_at"]))
+        object.__setattr__(self, "nan_at", int(state["nan_at"]))
+
 
 def vocabulary(cats):
     """The :class:`Vocabulary` of an array of categories."""
