@@ -12,7 +12,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import outofcore as ooc
-from outofcore.compiled._testing import assert_labels_match, assert_values_close
+from _parity import assert_labels_match, assert_values_close
 
 
 @pytest.mark.parametrize("chunks", [1, 37, 5000])
@@ -124,7 +124,7 @@ def test_pickled_for_distributed_workers(classification_data):
 
     X, y = classification_data
     model = RandomForestClassifier(n_estimators=3, max_depth=3, random_state=0).fit(X, y)
-    compiled = ooc.compile_pipeline(model, tree_strategy="gemm")
+    compiled = ooc.compile_pipeline(model, cpu_kernels=False)
     clone = pickle.loads(pickle.dumps(compiled))
-    assert clone is not compiled and clone.tree_strategy == "gemm"
+    assert clone is not compiled and clone.cpu_kernels is False
     np.testing.assert_array_equal(clone.predict_proba(X), compiled.predict_proba(X))

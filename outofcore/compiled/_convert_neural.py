@@ -7,17 +7,15 @@ from ._spec import Node, labels_to_json
 ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 
 
-def mlp(est, final=True):
+def mlp(est, ctx):
     """MLPClassifier and MLPRegressor: dense layers, ``activation`` between, ``out_activation_`` last.
 
     Multi-label classifiers (a logistic output per label) are refused: their ``predict`` returns an
     indicator matrix that no other compiled head produces.
     """
     if est.activation not in ACTIVATIONS:
-        raise ValueError(
-            f"{type(est).__name__} uses activation={est.activation!r}; compiled models support "
-            f"{ACTIVATIONS}"
-        )
+        raise ValueError(f"{type(est).__name__} uses activation={est.activation!r}; compiled models "
+                         f"support {ACTIVATIONS}")
     arrays = {}
     for i, (w, b) in enumerate(zip(est.coefs_, est.intercepts_)):
         arrays[f"weight{i}"] = np.asarray(w, dtype=np.float64)
@@ -33,4 +31,4 @@ def mlp(est, final=True):
                      methods=["predict", "predict_proba", "score"])
     else:
         attrs.update(task="regressor", ravel=bool(est.n_outputs_ == 1), methods=["predict", "score"])
-    return Node("mlp", attrs, arrays)
+    return [Node("mlp", attrs, arrays)]

@@ -10,14 +10,17 @@ import numpy as np
 
 def output_spec(model, method):
     """(dtype, trailing shape) of ``method``'s output, read from the fitted model, not guessed."""
-    head = model.graph.head
+    graph, head = model.graph, model.graph.head
     float_dtype = model._np_dtype
     if method == "min_sq_distance":
         return float_dtype, ()
     if method == "transform":
         if head is not None and head.op == "kmeans":
             return float_dtype, (len(head.arrays["centers"]),)
-        return float_dtype, (model._n_transformed,)
+        width = len(graph.inputs) if graph.inputs is not None else graph.n_features_in
+        for node in graph.steps:
+            width = node.width(width)
+        return float_dtype, (width,)
     if method == "predict_proba":
         return float_dtype, (len(model.classes_),)
     if method == "predict" and model._task == "classifier":
@@ -26,11 +29,11 @@ def output_spec(model, method):
         return np.dtype(np.int32), ()
     # regression values and decision scores
     if head.op == "mlp":
-        n_out = head.arrays[f"weight{head.attrs['n_layers'] - 1}"].shape[1]
+        n_out = len(head.arrays[f"bias{head.attrs['n_layers'] - 1}"])
     elif head.op == "trees":
         n_out = head.attrs["n_out"]
     else:
-        n_out = head.arrays["weight"].shape[1]
+        n_out = len(head.arrays["bias"])
     ravel = head.attrs.get("ravel", False) or (head.op == "trees" and n_out == 1)
     return float_dtype, (() if ravel else (n_out,))
 

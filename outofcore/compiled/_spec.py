@@ -23,7 +23,10 @@ class Node:
         The kind of step (``"affine"``, ``"linear"``, ``"linear_model"``, ``"trees"``, ...); each
         kind has one torch module.
     attrs : dict
-        JSON-serialisable settings (activation names, link functions, class labels).
+        JSON-serialisable settings (activation names, link functions, class labels). ``n_out`` is
+        the output width of steps that change it; ``accepts`` says what scikit-learn lets through
+        the step: ``"finite"`` (the default), ``"nan"`` (NaN but not infinity), ``"any"``, or
+        ``"passthrough"`` (element-wise: NaN passes to the next step, infinity is refused).
     arrays : dict of str to ndarray
         Numeric constants (weights, thresholds), kept in float64 until a module is built.
     children : list of Node
@@ -32,8 +35,8 @@ class Node:
     Examples
     --------
     >>> import numpy as np
-    >>> Node("affine", {"clip": None}, {"scale": np.ones(3), "offset": np.zeros(3)}).n_out
-    3
+    >>> Node("linear", {}, {"weight": np.ones((3, 2)), "bias": np.zeros(2)}).width(3)
+    2
     """
 
     op: str
@@ -41,18 +44,11 @@ class Node:
     arrays: dict = field(default_factory=dict)
     children: list = field(default_factory=list)
 
-    @property
-    def n_out(self):
-        """Number of output columns of a transform step."""
-        return int(self.attrs["n_out"]) if "n_out" in self.attrs else _infer_n_out(self)
-
-
-def _infer_n_out(node):
-    if node.op == "affine":
-        return len(node.arrays["scale"])
-    if node.op == "linear":
-        return node.arrays["weight"].shape[1]
-    raise KeyError(f"step {node.op!r} does not record its number of outputs")
+    def width(self, n_in):
+        """Number of output columns of this step, given ``n_in`` input columns."""
+        if self.op == "linear":
+            return self.arrays["weight"].shape[1]
+        return int(self.attrs.get("n_out", n_in))
 
 
 @dataclass
@@ -68,9 +64,14 @@ class Graph:
     n_features_in : int
         Number of input columns.
     feature_names_in : list of str or None
-        Column names seen during fit; pandas input is reordered by them.
+        Column names seen during fit; pandas and arrow input is reordered by them.
     source : str
         The class name of the converted object, for messages and ``repr``.
+    inputs : list of dict or None
+        The columns the tensor program reads, built from the input table before it runs: each
+        ``{"source": i}`` (input column ``i`` as numbers) or ``{"source": i, "lookup": {...}}``
+        (column ``i``'s categories mapped to codes, see ``_table.Lookup``). None: the input
+        columns as they are.
     """
 
     steps: list
@@ -78,6 +79,7 @@ class Graph:
     n_features_in: int
     feature_names_in: "list | None" = None
     source: str = ""
+    inputs: "list | None" = None
 
     def to_json(self):
         """Split into a JSON-serialisable dict and a flat ``{key: ndarray}`` mapping."""
@@ -88,6 +90,7 @@ class Graph:
             "n_features_in": int(self.n_features_in),
             "feature_names_in": self.feature_names_in,
             "source": self.source,
+            "inputs": self.inputs,
             "steps": [_node_to_json(n, f"s{i}", arrays) for i, n in enumerate(self.steps)],
             "head": None if self.head is None else _node_to_json(self.head, "h", arrays),
         }
@@ -113,6 +116,7 @@ class Graph:
             n_features_in=doc["n_features_in"],
             feature_names_in=doc["feature_names_in"],
             source=doc.get("source", ""),
+            inputs=doc.get("inputs"),
         )
 
 

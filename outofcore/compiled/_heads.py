@@ -1,0 +1,248 @@
+"""Prediction heads: the final estimator of a compiled pipeline, as a tensor program or a CPU kernel.
+
+Every head computes its raw output (scores, logits, distances, summed leaf values) with its
+tensor program, or on the CPU with its family's kernel (``_kernels``) where numba runs; which one
+is decided when the head is built. Links and decisions are written once against :class:`Ops`,
+so the two paths share them: torch functions on tensors, NumPy ones on the kernel's arrays.
+
+Classifier heads return class *indices* from ``predict`` (bool for a two-class sign test);
+mapping them to labels happens outside, where string labels can live.
+"""
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import _kernels
+from ._steps import Module, sq_distances
+
+
+class Ops:
+    """The few array functions links need, for torch tensors (``TORCH``) or NumPy arrays (``NUMPY``)."""
+
+    def __init__(self, torch_side):
+        self.torch = torch_side
+
+    def sigmoid(self, s):
+        if self.torch:
+            return torch.sigmoid(s)
+        return np.exp(-np.logaddexp(0, -s)).astype(s.dtype, copy=False)  # no overflow warning
+
+    def softmax(self, s):
+        if self.torch:
+            return torch.softmax(s, dim=1)
+        e = np.exp(s - s.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def stack(self, columns):
+        return torch.stack(columns, dim=1) if self.torch else np.stack(columns, axis=1)
+
+    def where(self, cond, a, b):
+        return torch.where(cond, a, b) if self.torch else np.where(cond, a, b)
+
+    def array(self, x, head):
+        """``x`` in this side's array type (a CPU kernel reads C-ordered NumPy arrays)."""
+        if self.torch:
+            return x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
+        return np.ascontiguousarray(x.numpy() if isinstance(x, torch.Tensor) else x)
+
+
+TORCH, NUMPY = Ops(True), Ops(False)
+
+
+def two_columns(ops, p):
+    return ops.stack([1.0 - p, p])
+
+
+def _normalise_rows(ops, p):
+    # scikit-learn's one-vs-rest normalisation: rows that are all zero become uniform.
+    total = p.sum(axis=1, keepdims=True)
+    zero = total == 0
+    return ops.where(zero, 1.0 / p.shape[1], p / ops.where(zero, 1.0, total))
+
+
+def _logistic_ovr(ops, s):
+    p = ops.sigmoid(s)
+    return two_columns(ops, p[:, 0]) if p.shape[1] == 1 else _normalise_rows(ops, p)
+
+
+def _modified_huber(ops, s):
+    p = (s.clip(-1.0, 1.0) + 1.0) / 2.0
+    return two_columns(ops, p[:, 0]) if p.shape[1] == 1 else _normalise_rows(ops, p)
+
+
+LINKS = {"logistic_ovr": _logistic_ovr, "modified_huber": _modified_huber,
+         "softmax": lambda ops, s: ops.softmax(s),
+         "logistic": lambda ops, s: two_columns(ops, ops.sigmoid(s[:, 0])),
+         # GradientBoosting's exponential loss: p = expit(2 * raw).
+         "exp_logistic": lambda ops, s: two_columns(ops, ops.sigmoid(2.0 * s[:, 0]))}
+
+
+class Head(Module):
+    """Base of the heads: ``method(name)`` is the function for scikit-learn method ``name``."""
+
+    # Families with a CPU kernel set this: the kernel runs when the head is on the CPU and numba runs.
+    has_kernel = False
+
+    def __init__(self, node, dtype, device, kernel=True):
+        super().__init__(node, dtype, device)
+        self.attrs = node.attrs
+        self.kernel = kernel and self.has_kernel and _kernels.AVAILABLE and torch.device(device).type == "cpu"
+        self.ops = NUMPY if self.kernel else TORCH
+        self.np_dtype = torch.empty(0, dtype=dtype).numpy().dtype
+        self.classifier = node.attrs.get("task") == "classifier"
+        self.ravel = bool(node.attrs.get("ravel", False))
+
+    def method(self, name):
+        return getattr(self, f"m_{name}")
+
+    def numpy(self, name):
+        """This head's constant ``name`` as a NumPy array (what the kernels read)."""
+        return getattr(self, name).numpy()
+
+
+class LinearModel(Head):
+    """Linear classifiers and regressors, multinomial and Bernoulli naive Bayes: ``x @ W + b``.
+
+    After a ColumnTransformer the weights were pushed into its branches (``fused_input``): the
+    input already is ``x @ W``.
+    """
+
+    has_kernel = True
+
+    def __init__(self, node, dtype, device, kernel=True):
+        super().__init__(node, dtype, device, kernel)
+        self.fused = bool(node.attrs.get("fused_input"))
+        self.link = LINKS.get(node.attrs.get("proba"))
+        if self.kernel:
+            self.b = self.numpy("bias")
+            self.wt = None if self.fused else np.ascontiguousarray(self.numpy("weight").T)
+
+    def scores(self, x):
+        x = self.ops.array(x, self)
+        if self.fused:
+            return x + (self.b if self.kernel else self.bias)
+        if self.kernel:
+            out = np.empty((x.shape[0], len(self.b)), x.dtype)
+            consts = (self.wt.astype(x.dtype, copy=False), self.b.astype(x.dtype, copy=False))
+            return _kernels.run(_kernels.linear, x, consts, (out,))[0]
+        return torch.addmm(self.bias, x, self.weight)
+
+    def m_decision_function(self, x):
+        s = self.scores(x)
+        return s[:, 0] if self.ravel else s
+
+    def m_predict(self, x):
+        s = self.scores(x)
+        if not self.classifier:
+            return s[:, 0] if self.ravel else s
+        return s[:, 0] > 0 if self.ravel else s.argmax(axis=1)
+
+    def m_predict_proba(self, x):
+        return self.link(self.ops, self.scores(x))
+
+
+_ACTIVATIONS = {"identity": lambda z: z, "relu": torch.relu, "tanh": torch.tanh, "logistic": torch.sigmoid}
+
+
+class MLP(Head):
+    """Multi-layer perceptron: dense layers with the fitted activation, then the output function."""
+
+    has_kernel = True
+
+    def __init__(self, node, dtype, device, kernel=True):
+        super().__init__(node, dtype, device, kernel)
+        n = node.attrs["n_layers"]
+        self.fused = bool(node.attrs.get("fused_input"))
+        self.layers = [(getattr(self, f"weight{i}", None), getattr(self, f"bias{i}")) for i in range(n)]
+        self.act = _ACTIVATIONS[node.attrs["activation"]]
+        self.code = _kernels.ACTIVATIONS[node.attrs["activation"]]
+        self.binary = node.attrs["out"] == "logistic"
+        self.shapes = np.array([(0 if w is None else w.shape[0], len(b)) for w, b in self.layers])
+        self.flat = {}
+
+    def logits(self, x):
+        x = self.ops.array(x, self)
+        if self.kernel:
+            if x.dtype not in self.flat:  # the kernel's layout: all layers in one buffer
+                self.flat[x.dtype] = (
+                    np.concatenate([np.zeros(0) if w is None else w.numpy().ravel() for w, _ in self.layers]
+                                   ).astype(x.dtype),
+                    np.concatenate([b.numpy() for _, b in self.layers]).astype(x.dtype))
+            weights, biases = self.flat[x.dtype]
+            out = np.empty((x.shape[0], self.shapes[-1, 1]), x.dtype)
+            consts = (weights, self.shapes, biases, self.code, self.fused)
+            return _kernels.run(_kernels.mlp, x, consts, (out,))[0]
+        *hidden, (w, b) = self.layers
+        for wi, bi in hidden:
+            x = self.act(x + bi if wi is None else torch.addmm(bi, x, wi))
+        return x + b if w is None else torch.addmm(b, x, w)
+
+    def m_predict(self, x):
+        z = self.logits(x)
+        if self.classifier:
+            # sigmoid(z) > 0.5 exactly when z > 0; the arg-max of softmax is that of the logits.
+            return z[:, 0] > 0 if self.binary else z.argmax(axis=1)
+        return z[:, 0] if self.ravel else z
+
+    def m_predict_proba(self, x):
+        z = self.logits(x)
+        return two_columns(self.ops, self.ops.sigmoid(z[:, 0])) if self.binary else self.ops.softmax(z)
+
+
+class KMeans(Head):
+    """Nearest centre (predict), distances (transform) and squared distance to it (score).
+
+    One formula for all three: the distance by direct differences; the label is the first arg-min
+    of the distances ``transform`` returns.
+    """
+
+    has_kernel = True
+
+    def distances(self, x, want):
+        x = self.ops.array(x, self)
+        if self.kernel:
+            n, k = x.shape[0], self.centers.shape[0]
+            labels, best = np.empty(n, np.int32), np.empty(n, x.dtype)
+            dist = np.empty((n if want == "transform" else 0, k), x.dtype)
+            _kernels.run(_kernels.nearest, x, (self.numpy("centers").astype(x.dtype, copy=False),),
+                         (labels, best, dist))
+            return {"predict": labels, "transform": dist, "min_sq_distance": best}[want]
+        d2 = sq_distances(x, self.centers)
+        if want == "min_sq_distance":
+            return d2.amin(dim=1)
+        dist = d2.sqrt()
+        return dist if want == "transform" else dist.argmin(dim=1).int()
+
+    def m_predict(self, x):
+        return self.distances(x, "predict")
+
+    def m_transform(self, x):
+        return self.distances(x, "transform")
+
+    def m_min_sq_distance(self, x):
+        return self.distances(x, "min_sq_distance")
+
+
+class GaussianNB(Head):
+    """Gaussian naive Bayes: per-class log-likelihood, arg-max and softmax (tensor program only)."""
+
+    def jll(self, x):
+        diff = self.ops.array(x, self)[:, None, :] - self.theta
+        return self.const - 0.5 * (diff * diff * self.inv_var).sum(dim=2)
+
+    def m_predict(self, x):
+        return self.jll(x).argmax(dim=1)
+
+    def m_predict_proba(self, x):
+        return torch.softmax(self.jll(x), dim=1)
+
+
+class TransformOnly(nn.Module):
+    """The head of a pipeline that ends with a transformer: ``transform`` is the identity."""
+
+    kernel = False
+    ops = TORCH
+
+    def method(self, name):
+        return lambda x: x
