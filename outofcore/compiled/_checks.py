@@ -7,6 +7,8 @@ Classic trees also refuse values beyond float32's range, which scikit-learn's ca
 turns into infinity. Columns of category codes are the lookups' business.
 """
 
+import functools
+
 import numpy as np
 import torch
 
@@ -22,10 +24,11 @@ def _rule(node):
     return {"finite": (False, limit), "nan": (True, limit), "any": (True, None)}[accepts]
 
 
+@functools.lru_cache(maxsize=None)
 def _bound(limit, dtype):
     """The largest magnitude ``limit`` allows, as a value of ``dtype`` (no overflow in casts)."""
-    top = torch.finfo(dtype).max
-    return min(top, torch.finfo(torch.float32).max) if limit == "float32" else top
+    top = float(np.finfo(dtype).max)
+    return min(top, float(np.finfo(np.float32).max)) if limit == "float32" else top
 
 
 def input_policy(graph):
@@ -73,12 +76,23 @@ def check(x, policy, model):
         part = x if columns is None else x[:, columns]
         if not part.shape[0]:
             continue
-        t = part if isinstance(part, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(part))
-        bound = _bound(limit, t.dtype)
-        lo, hi = torch.aminmax(t)
-        if bool(lo >= -bound) and bool(hi <= bound):  # False for NaN: then the slow look below
+        if isinstance(part, np.ndarray) and part.size <= 1 << 16:
+            # A few rows: one NumPy reduction costs least. A finite sum means finite values (NaN
+            # and infinity make it NaN or infinite), except against the float32 range.
+            if limit == "finite":
+                total = float(part.sum())
+                lo = hi = 0.0 if total - total == 0 else total
+            else:
+                lo, hi = part.min(), part.max()
+            dtype = part.dtype
+        else:
+            t = part if isinstance(part, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(part))
+            lo, hi = (v.item() for v in torch.aminmax(t))
+            dtype = t.cpu()[:0].numpy().dtype
+        bound = _bound(limit, dtype)
+        if lo >= -bound and hi <= bound:  # False for NaN: then the slow look below
             continue
-        a = t.cpu().numpy()
+        a = part.cpu().numpy() if isinstance(part, torch.Tensor) else np.asarray(part)
         bound = a.dtype.type(bound)
         bad = np.abs(a) > bound if allow_nan else ~(np.abs(a) <= bound)
         if bad.any():

@@ -114,19 +114,19 @@ class LinearModel(Head):
         super().__init__(node, dtype, device, kernel)
         self.fused = bool(node.attrs.get("fused_input"))
         self.link = LINKS.get(node.attrs.get("proba"))
-        if self.kernel:
-            self.b = self.numpy("bias")
-            self.wt = None if self.fused else np.ascontiguousarray(self.numpy("weight").T)
+        if self.kernel:  # the kernel's constants by input dtype
+            b, w = self.numpy("bias"), None if self.fused else self.numpy("weight")
+            self.consts = {np.dtype(t): (None if w is None else np.ascontiguousarray(w.T, t), b.astype(t))
+                           for t in (np.float32, np.float64)}
 
     def scores(self, x):
         x = self.ops.array(x, self)
+        if not self.kernel:
+            return x + self.bias if self.fused else torch.addmm(self.bias, x, self.weight)
+        wt, b = self.consts[x.dtype]
         if self.fused:
-            return x + (self.b if self.kernel else self.bias)
-        if self.kernel:
-            out = np.empty((x.shape[0], len(self.b)), x.dtype)
-            consts = (self.wt.astype(x.dtype, copy=False), self.b.astype(x.dtype, copy=False))
-            return _kernels.run(_kernels.linear, x, consts, (out,))[0]
-        return torch.addmm(self.bias, x, self.weight)
+            return x + b
+        return _kernels.run(_kernels.linear, x, (wt, b), (np.empty((x.shape[0], len(b)), x.dtype),))[0]
 
     def m_decision_function(self, x):
         s = self.scores(x)

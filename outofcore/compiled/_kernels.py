@@ -61,10 +61,10 @@ def _pool(threads):
 def run(kernel, x, consts, outs):
     """``kernel(x, *consts, *outs)`` over the rows of ``x`` and ``outs``, split across threads."""
     n = x.shape[0]
-    threads = min(torch.get_num_threads(), max(1, n // _PARALLEL_ROWS))
-    if threads <= 1:
+    if n < 2 * _PARALLEL_ROWS:
         kernel(x, *consts, *outs)
         return outs
+    threads = min(torch.get_num_threads(), n // _PARALLEL_ROWS)
     bounds = np.linspace(0, n, threads + 1).astype(int)
     parts = [_pool(threads).submit(kernel, x[a:b], *consts, *[o[a:b] for o in outs])
              for a, b in zip(bounds[:-1], bounds[1:])]
@@ -108,39 +108,47 @@ ACTIVATIONS = {"identity": 0, "relu": 1, "tanh": 2, "logistic": 3}
 
 
 def _mlp(x, weights, shapes, biases, activation, fused, out):
-    # An MLP's layers over tiles of rows: a tile's layer outputs stay in L1 while the next layer
-    # reads them, and the inner loop runs along a weight row. Layer l's weights are
-    # ``weights[w0:w0 + k * k_out]`` (row-major, shape ``shapes[l]``), its biases follow in turn.
+    # An MLP's layers over tiles of 32 rows, so a tile's layer outputs stay in L1 while the next
+    # layer reads them. Four rows share each weight row as it streams through the inner loop (a
+    # tile is padded to a multiple of four rows; the padding is never written out). Layer l's
+    # weights are the next ``shapes[l, 0] * shapes[l, 1]`` values of ``weights`` (row-major), its
+    # biases the next ``shapes[l, 1]`` of ``biases``; a fused first layer adds its input to them.
     n = x.shape[0]
     width = max(x.shape[1], shapes.max())
-    tile = 16
-    a = np.empty((tile, width), x.dtype)
-    h = np.empty((tile, width), x.dtype)
+    a = np.zeros((32, width), x.dtype)
+    h = np.zeros((32, width), x.dtype)
     last = shapes.shape[0] - 1
-    for start in range(0, n, tile):
-        m = min(tile, n - start)
+    for start in range(0, n, 32):
+        m = min(32, n - start)
         k = x.shape[1]
-        for r in range(m):
-            a[r, :k] = x[start + r]
+        a[:m, :k] = x[start:start + m]
         w0 = b0 = 0
         for layer in range(last + 1):
             k_out = shapes[layer, 1]
-            for r in range(m):
-                h[r, :k_out] = biases[b0:b0 + k_out]
+            w = weights[w0:w0 + shapes[layer, 0] * k_out].reshape((shapes[layer, 0], k_out))
+            bias = biases[b0:b0 + k_out]
+            for r in range(0, m, 4):
+                h0, h1, h2, h3 = h[r, :k_out], h[r + 1, :k_out], h[r + 2, :k_out], h[r + 3, :k_out]
+                h0[:] = bias
+                h1[:] = bias
+                h2[:] = bias
+                h3[:] = bias
                 if layer == 0 and fused:
-                    for j in range(k_out):
-                        h[r, j] += a[r, j]
+                    h[r:r + 4, :k_out] += a[r:r + 4, :k_out]
                     continue
                 for i in range(k):
-                    ai = a[r, i]
-                    row = w0 + i * k_out
+                    a0, a1, a2, a3 = a[r, i], a[r + 1, i], a[r + 2, i], a[r + 3, i]
+                    row = w[i]
                     for j in range(k_out):
-                        h[r, j] += ai * weights[row + j]
+                        wj = row[j]
+                        h0[j] += a0 * wj
+                        h1[j] += a1 * wj
+                        h2[j] += a2 * wj
+                        h3[j] += a3 * wj
             w0 += shapes[layer, 0] * k_out
             b0 += k_out
             if layer == last:
-                for r in range(m):
-                    out[start + r] = h[r, :k_out]
+                out[start:start + m] = h[:m, :k_out]
                 break
             for r in range(m):
                 for j in range(k_out):
@@ -191,41 +199,78 @@ def _nearest(x, centers, labels, best, dist):
                     labels[start + r] = c
 
 
-def _trees(x, roots, depth, left, feature, threshold, nan_right, cat, bitsets, categorical, value, out):
-    # Each tree walks a block of rows eight at a time: eight independent chains of loads keep the
-    # CPU busy while each waits for its node, and a group stops as soon as all eight reach leaves
-    # (a leaf points to itself, so walking on is harmless). ``out`` holds the base score on entry.
-    n = x.shape[0]
-    block = 256
-    nodes = np.empty(8, np.int64)
-    for start in range(0, n, block):
-        stop = min(n, start + block)
+def _cat_right(v, row, bitsets, right):
+    # A categorical split sends the categories in its bitset left (NaN keeps the missing rule).
+    if row < 0 or v != v:
+        return right
+    code = int(v)
+    return (bitsets[row, code >> 5] >> (code & 31)) & 1 == 0
+
+
+def _trees(x, roots, depth, feature, threshold, left, nan_right, cat, bitsets, categorical, value, out):
+    # Each tree walks a block of rows eight at a time, as eight explicit chains: independent
+    # loads keep the CPU busy while each chain waits for its node. A group stops once all eight
+    # reach leaves (a leaf points to itself, so walking on is harmless). Rows with NaN pay for the
+    # missing-value rule only in blocks that hold one. ``out`` holds the base score on entry.
+    n, d = x.shape
+    n_out = value.shape[1]
+    for start in range(0, n, 256):
+        stop = min(n, start + 256)
+        nan_rows = False
+        for i in range(start, stop):
+            for f in range(d):
+                nan_rows |= x[i, f] != x[i, f]
         for t in range(roots.shape[0]):
             root, steps = roots[t], depth[t]
             i = start
-            while i < stop:
-                m = min(8, stop - i)
-                for j in range(8):
-                    nodes[j] = root
+            while i + 8 <= stop:
+                k0 = k1 = k2 = k3 = k4 = k5 = k6 = k7 = root
                 for _ in range(steps):
-                    done = True
-                    for j in range(m):
-                        k = nodes[j]
-                        v = x[i + j, feature[k]]
-                        right = (v > threshold[k]) | ((v != v) & nan_right[k])
-                        if categorical and cat[k] >= 0 and v == v:
-                            code = int(v)
-                            right = (bitsets[cat[k], code >> 5] >> (code & 31)) & 1 == 0
-                        nodes[j] = left[k] + right
-                        done &= left[nodes[j]] == nodes[j]
-                    if done:
+                    v0 = x[i, feature[k0]]; v1 = x[i + 1, feature[k1]]
+                    v2 = x[i + 2, feature[k2]]; v3 = x[i + 3, feature[k3]]
+                    v4 = x[i + 4, feature[k4]]; v5 = x[i + 5, feature[k5]]
+                    v6 = x[i + 6, feature[k6]]; v7 = x[i + 7, feature[k7]]
+                    r0 = v0 > threshold[k0]; r1 = v1 > threshold[k1]
+                    r2 = v2 > threshold[k2]; r3 = v3 > threshold[k3]
+                    r4 = v4 > threshold[k4]; r5 = v5 > threshold[k5]
+                    r6 = v6 > threshold[k6]; r7 = v7 > threshold[k7]
+                    if nan_rows:
+                        r0 |= (v0 != v0) & nan_right[k0]; r1 |= (v1 != v1) & nan_right[k1]
+                        r2 |= (v2 != v2) & nan_right[k2]; r3 |= (v3 != v3) & nan_right[k3]
+                        r4 |= (v4 != v4) & nan_right[k4]; r5 |= (v5 != v5) & nan_right[k5]
+                        r6 |= (v6 != v6) & nan_right[k6]; r7 |= (v7 != v7) & nan_right[k7]
+                    if categorical:
+                        r0 = _cat_right(v0, cat[k0], bitsets, r0); r1 = _cat_right(v1, cat[k1], bitsets, r1)
+                        r2 = _cat_right(v2, cat[k2], bitsets, r2); r3 = _cat_right(v3, cat[k3], bitsets, r3)
+                        r4 = _cat_right(v4, cat[k4], bitsets, r4); r5 = _cat_right(v5, cat[k5], bitsets, r5)
+                        r6 = _cat_right(v6, cat[k6], bitsets, r6); r7 = _cat_right(v7, cat[k7], bitsets, r7)
+                    k0 = left[k0] + r0; k1 = left[k1] + r1; k2 = left[k2] + r2; k3 = left[k3] + r3
+                    k4 = left[k4] + r4; k5 = left[k5] + r5; k6 = left[k6] + r6; k7 = left[k7] + r7
+                    if ((left[k0] == k0) & (left[k1] == k1) & (left[k2] == k2) & (left[k3] == k3)
+                            & (left[k4] == k4) & (left[k5] == k5) & (left[k6] == k6) & (left[k7] == k7)):
                         break
-                for j in range(m):
-                    for c in range(value.shape[1]):
-                        out[i + j, c] += value[nodes[j], c]
+                for c in range(n_out):
+                    out[i, c] += value[k0, c]; out[i + 1, c] += value[k1, c]
+                    out[i + 2, c] += value[k2, c]; out[i + 3, c] += value[k3, c]
+                    out[i + 4, c] += value[k4, c]; out[i + 5, c] += value[k5, c]
+                    out[i + 6, c] += value[k6, c]; out[i + 7, c] += value[k7, c]
                 i += 8
+            for r in range(i, stop):
+                k = root
+                for _ in range(steps):
+                    v = x[r, feature[k]]
+                    right = v > threshold[k]
+                    if nan_rows:
+                        right |= (v != v) & nan_right[k]
+                    if categorical:
+                        right = _cat_right(v, cat[k], bitsets, right)
+                    k = left[k] + right
+                for c in range(n_out):
+                    out[r, c] += value[k, c]
 
 
+if AVAILABLE:
+    _cat_right = numba.njit(inline="always")(_cat_right)
 linear = _jit(_linear)
 mlp = _jit(_mlp)
 nearest = _jit(_nearest)

@@ -131,9 +131,13 @@ class CompiledPipeline:
         self._lookups = {j: Lookup(spec["lookup"], self._np_dtype)
                          for j, spec in enumerate(graph.inputs or []) if "lookup" in spec}
         self._policy = input_policy(graph)
-        self._fns = {name: self._head.method(name) for name in self._methods if name != "score"}
-        if self._task == "clusterer":
-            self._fns["min_sq_distance"] = self._head.method("min_sq_distance")
+        names = [m for m in self._methods if m != "score"]
+        names += ["min_sq_distance"] if self._task == "clusterer" else []
+        steps = self._steps
+        self._fns = {name: self._head.method(name) if not graph.steps else
+                     (lambda x, fn=self._head.method(name): fn(steps(x))) for name in names}
+        # A CPU kernel with no steps before it reads the NumPy input directly.
+        self._direct = not graph.steps and self._head.kernel
         n_in = len(graph.inputs) if graph.inputs is not None else graph.n_features_in
         self._row_bytes = (_step_bytes(graph.steps, n_in) + getattr(self._head, "bytes_per_row", 0)
                            + (0 if self._head.kernel else 64)) * self._np_dtype.itemsize
@@ -206,32 +210,30 @@ class CompiledPipeline:
         return (isinstance(self._head, LinearModel) and not self.graph.steps
                 and self.graph.inputs is None and method in ("predict", "decision_function"))
 
-    def _chunk_rows(self, n):
+    def _chunk_rows(self):
         if self.batch_size is not None:
             return self.batch_size
-        if not self.graph.steps and self._head.kernel:
-            return n  # a kernel streams through its batch
         budget = _CHUNK_BYTES.get(self.device.type, _CHUNK_BYTES["cuda"])
         return max(1024, budget // max(1, self._row_bytes))
 
-    def _program(self, fn):
-        steps = self._steps
-        if not self.graph.steps:
-            return fn
-        return lambda x: fn(steps(torch.from_numpy(x) if isinstance(x, np.ndarray) else x))
-
     def _run(self, method, X):
-        if hasattr(X, "__dask_graph__"):
+        if (type(X) is np.ndarray and X.dtype == self._np_dtype and self.graph.inputs is None
+                and X.ndim == 2 and X.shape[1] == self.n_features_in_):
+            x = X  # the common case: used as it is
+        elif hasattr(X, "__dask_graph__"):
             from ._dask import run_dask
 
             return run_dask(self, method, X)
-        x = to_array(self, X)
-        check(x, self._policy, self)
-        if isinstance(x, np.ndarray) and (self.graph.steps or not self._head.kernel):
+        else:
+            x = to_array(self, X)
+        if self._policy:
+            check(x, self._policy, self)
+        if isinstance(x, np.ndarray) and not self._direct:
             x = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
-        fn, n = self._program(self._fns[method]), x.shape[0]
-        rows = self._chunk_rows(n)
-        if n <= rows:
+        fn, n = self._fns[method], x.shape[0]
+        if self._direct and self.batch_size is None:
+            out = fn(x)  # a kernel streams through its batch
+        elif n <= (rows := self._chunk_rows()):
             out = fn(x)
         else:
             parts = [fn(x[start:start + rows]) for start in range(0, n, rows)]

@@ -69,7 +69,7 @@ class TreeEnsemble(Head):
             x, thr = x.astype(np.float32, copy=False), t["thr32"]
         out = np.empty((x.shape[0], self.value64.shape[1]))
         out[:] = self.base64
-        consts = (t["roots"], t["depth"], t["left"], t["feature"], thr, t["nan_right"], t["cat"],
+        consts = (t["roots"], t["depth"], t["feature"], thr, t["left"], t["nan_right"], t["cat"],
                   t["bitsets"], self.categorical, self.value64)
         return _kernels.run(_kernels.trees, x, consts, (out,))[0].astype(self.np_dtype, copy=False)
 
