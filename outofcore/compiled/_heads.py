@@ -205,8 +205,8 @@ class KMeans(Head):
             n, k = x.shape[0], self.centers.shape[0]
             labels, best = np.empty(n, np.int32), np.empty(n, x.dtype)
             dist = np.empty((n if want == "transform" else 0, k), x.dtype)
-            _kernels.run(_kernels.nearest, x, (self.numpy("centers").astype(x.dtype, copy=False),),
-                         (labels, best, dist))
+            centers = self.numpy("centers").astype(x.dtype, copy=False)
+            _kernels.run(_kernels.nearest, x, (centers,), (labels, best, dist))
             return {"predict": labels, "transform": dist, "min_sq_distance": best}[want]
         d2 = sq_distances(x, self.centers)
         if want == "min_sq_distance":

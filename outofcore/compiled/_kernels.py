@@ -166,37 +166,37 @@ def _mlp(x, weights, shapes, biases, activation, fused, out):
 def _nearest(x, centers, labels, best, dist):
     # Distance to every centre by direct differences (no |x|^2 - 2x.c + |c|^2 expansion, which
     # cancels in float32 far from the origin), as the tensor program computes it; the label is
-    # the first centre of least distance, the arg-min of the distances transform returns. A row
-    # with no finite distance (a NaN or infinite feature) keeps best = inf.
+    # the first centre of least distance, the arg-min of the distances transform returns. A tile
+    # of rows is transposed so that the inner loops run along rows, vectorised. A row with no
+    # finite distance (a NaN or infinite feature) keeps best = inf.
     n, d = x.shape
-    k = centers.shape[0]
-    tile = 64
-    xt = np.empty((d, tile), x.dtype)
-    acc = np.empty(tile, x.dtype)
-    nearest = np.empty(tile, x.dtype)
+    tile = 256
+    xt = np.zeros((d, tile), x.dtype)
+    acc, nearest, sq = np.empty(tile, x.dtype), np.empty(tile, x.dtype), np.empty(tile, x.dtype)
+    label = np.empty(tile, np.int32)
     for start in range(0, n, tile):
         m = min(tile, n - start)
-        for r in range(m):
-            for f in range(d):
-                xt[f, r] = x[start + r, f]
-            best[start + r] = np.inf
-            labels[start + r] = 0
+        xt[:, :m] = x[start:start + m].T
         nearest[:] = np.inf
-        for c in range(k):
+        sq[:] = np.inf
+        label[:] = 0
+        for c in range(centers.shape[0]):
             acc[:] = 0
             for f in range(d):
-                cf = centers[c, f]
+                cf, row = centers[c, f], xt[f]
                 for r in range(tile):
-                    t = xt[f, r] - cf
-                    acc[r] += t * t
-            for r in range(m):
+                    acc[r] += (row[r] - cf) * (row[r] - cf)
+            for r in range(tile):
                 root = math.sqrt(acc[r])
-                if dist.shape[0]:
-                    dist[start + r, c] = root
-                if root < nearest[r]:
-                    nearest[r] = root
-                    best[start + r] = acc[r]
-                    labels[start + r] = c
+                closer = root < nearest[r]
+                nearest[r] = root if closer else nearest[r]
+                sq[r] = acc[r] if closer else sq[r]
+                label[r] = c if closer else label[r]
+            if dist.shape[0]:
+                for r in range(m):
+                    dist[start + r, c] = math.sqrt(acc[r])
+        labels[start:start + m] = label[:m]
+        best[start:start + m] = sq[:m]
 
 
 def _cat_right(v, row, bitsets, right):
