@@ -5,7 +5,7 @@
 :func:`load_compiled` move it to a serving process that has neither scikit-learn nor pickle.
 
 Converters (``_convert_*``) read fitted attributes into NumPy records (``_spec``); the input
-table becomes an array (``_table``, ``_checks``); steps (``_steps``) and heads (``_heads``,
+table becomes an array (``_inputs``); steps (``_steps``) and heads (``_heads``,
 ``_trees``) are the tensor programs, with one numba kernel per model family on the CPU
 (``_kernels``). scikit-learn is imported only when compiling.
 """

@@ -59,12 +59,10 @@ def load_compiled(path, *, device="cpu", dtype=None, batch_size=None, cpu_kernel
     ----------
     path : str or path-like
         The file written by ``save``.
-    device : str or torch.device
-        Where to put the model (``"cpu"``, ``"cuda"``).
+    device, batch_size, cpu_kernels
+        As in :func:`~outofcore.compile_pipeline`.
     dtype : {"float32", "float64"}, optional
         Compute precision; by default the one it was compiled with.
-    batch_size, cpu_kernels
-        As in :func:`~outofcore.compile_pipeline`.
 
     Returns
     -------

@@ -1,7 +1,7 @@
 """Converters for OneHotEncoder and OrdinalEncoder: categories to codes, before the tensor program.
 
 An encoder that reads input columns directly (the first step of the pipeline, or in a
-ColumnTransformer that is) turns each column into a *lookup* (``_table.Lookup``): a vectorised map
+ColumnTransformer that is) turns each column into a *lookup* (``_inputs.Lookup``): a vectorised map
 from category values (strings or numbers) to numbers, run on the input table before any tensor
 exists. An encoder after other steps sees numbers only; it becomes a ``recode`` step, the same
 map done by binary search in the tensor program. For an OrdinalEncoder the numbers are its
@@ -25,14 +25,10 @@ def is_nan(value):
 
 
 def _json(value):
-    if isinstance(value, (str, np.str_)):
-        return str(value)
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value)
+    for kinds, cast in (((str, np.str_), str), ((bool, np.bool_), bool), ((int, np.integer), int),
+                        ((float, np.floating), float)):
+        if isinstance(value, kinds):
+            return cast(value)
     raise TypeError(f"category {value!r} of type {type(value).__name__} cannot be stored in a "
                     "compiled model; use strings or numbers")
 

@@ -71,10 +71,6 @@ def polynomial_features(est, ctx):
     return [Node("poly", {"n_out": int(n_out)}, {"factors": factors})]
 
 
-def _is_nan(value):
-    return isinstance(value, float) and value != value
-
-
 def simple_imputer(est, ctx):
     """SimpleImputer on numbers: missing entries become ``statistics_``, plus the indicator columns.
 
@@ -89,12 +85,12 @@ def simple_imputer(est, ctx):
             f"{ctx.where}SimpleImputer(strategy={est.strategy!r}) imputes strings; compiled models "
             "impute strings only right before a OneHotEncoder or OrdinalEncoder") from None
     mv = est.missing_values
-    if mv is not None and not _is_nan(mv) and not isinstance(mv, (int, float, np.number)):
+    nan_marker = mv is None or (isinstance(mv, float) and mv != mv)
+    if not nan_marker and not isinstance(mv, (int, float, np.number)):
         raise TypeError(f"{ctx.where}SimpleImputer(missing_values={mv!r}) on numbers: use a number or NaN")
     keep = np.flatnonzero(~np.isnan(stats))
     indicator = getattr(est, "indicator_", None)
     features = [] if indicator is None else list(np.asarray(indicator.features_))
-    nan_marker = mv is None or _is_nan(mv)
     attrs = {"n_out": len(keep) + len(features), "missing": None if nan_marker else float(mv),
              "accepts": "nan" if nan_marker else "finite"}
     arrays = {"keep": keep.astype(np.int64), "fill": stats[keep],

@@ -1,18 +1,14 @@
 """Converters for decision trees and tree ensembles: one flat node table per model.
 
-Every tree is renumbered breadth first so that a node's two children are neighbours, and all
-trees are concatenated. Per node: ``feature``, ``threshold``, ``left`` (the first child; a leaf
-points to itself and has threshold +inf, so a walk that goes on stays there), ``nan_right``
-(a NaN takes the second child), ``cat`` (the row of ``bitsets`` of a categorical split, -1
-otherwise) and a ``value`` row that already carries the ensemble's scaling (1/n_trees for
-averaging forests, the learning rate for gradient boosting). Walking is then
-``node = left[node] + goes_right`` for ``depth`` steps, and a prediction is the sum of the leaf
-rows plus ``base``, through the link in ``attrs["link"]``.
+Trees are renumbered breadth first, so a node's children are neighbours, and concatenated. Per
+node: ``feature``, ``threshold``, ``left`` (the first child; a leaf points to itself, threshold
++inf), ``nan_right`` (NaN takes the second child), ``cat`` (the ``bitsets`` row of a categorical
+split, else -1) and a ``value`` row carrying the ensemble's scaling. A walk is
+``node = left[node] + goes_right``; a prediction, the leaf rows summed plus ``base``, then the link.
 
 HistGradientBoosting keeps its trees in ``_predictors``, its intercept in
-``_baseline_prediction`` and, with categorical features, its ordinal encoding in
-``_preprocessor``; scikit-learn has no public attribute for them, so these private names are read
-here (and only here).
+``_baseline_prediction`` and its categorical encoding in ``_preprocessor``: no public attribute
+holds them, so these private names are read here, and only here.
 """
 
 import numpy as np

@@ -1,6 +1,9 @@
-"""Compiled models on dask input: one ``map_blocks`` task per row block, with explicit output meta.
+"""Compiled models on dask input: one ``map_blocks`` task per row block, with explicit output meta,
+and scores of lazy predictions.
 
-dask is imported only here, and only when a dask collection is passed in.
+dask is imported only here, and only when a dask collection is passed in. With the registry's
+table of outofcore's own estimators, these are the only places compiled/ takes names from the
+rest of outofcore.
 """
 
 import functools
@@ -61,3 +64,19 @@ def run_dask(model, method, X):
     if trailing:
         return arr.map_blocks(fn, dtype=dtype, chunks=(arr.chunks[0], trailing), meta=meta)
     return arr.map_blocks(fn, dtype=dtype, chunks=(arr.chunks[0],), drop_axis=1, meta=meta)
+
+
+def dask_score(pred, y, sample_weight, kind):
+    """A score of lazy predictions (see ``_pipeline._score``), reduced by dask and computed once."""
+    from outofcore._arrays import align_to
+    from outofcore._dask_scores import dask_score as reduce
+    from outofcore._distributed import compute
+
+    w = None if sample_weight is None else align_to(pred, sample_weight, name="sample_weight")
+    if kind == "inertia":
+        total = pred.astype(np.float64) if w is None else w * pred.astype(np.float64)
+        return -float(compute(total.sum())[0])
+    y = align_to(pred, y, name="y")
+    if pred.ndim == 1:
+        return reduce(pred, y, w, kind=kind)
+    return float(np.mean([reduce(pred[:, j], y[:, j], w, kind=kind) for j in range(pred.shape[1])]))

@@ -23,10 +23,8 @@ class Ops:
     def __init__(self, torch_side):
         self.torch = torch_side
 
-    def sigmoid(self, s):
-        if self.torch:
-            return torch.sigmoid(s)
-        return np.exp(-np.logaddexp(0, -s)).astype(s.dtype, copy=False)  # no overflow warning
+    def sigmoid(self, s):  # NumPy's: no overflow warning for large |s|
+        return torch.sigmoid(s) if self.torch else np.exp(-np.logaddexp(0, -s)).astype(s.dtype, copy=False)
 
     def softmax(self, s):
         if self.torch:
@@ -86,19 +84,14 @@ class Head(Module):
 
     def __init__(self, node, dtype, device, kernel=True):
         super().__init__(node, dtype, device)
-        self.attrs = node.attrs
         self.kernel = kernel and self.has_kernel and _kernels.AVAILABLE and torch.device(device).type == "cpu"
         self.ops = NUMPY if self.kernel else TORCH
         self.np_dtype = torch.empty(0, dtype=dtype).numpy().dtype
         self.classifier = node.attrs.get("task") == "classifier"
-        self.ravel = bool(node.attrs.get("ravel", False))
+        self.ravel = bool(node.attrs.get("ravel"))
 
     def method(self, name):
         return getattr(self, f"m_{name}")
-
-    def numpy(self, name):
-        """This head's constant ``name`` as a NumPy array (what the kernels read)."""
-        return getattr(self, name).numpy()
 
 
 class LinearModel(Head):
@@ -115,7 +108,7 @@ class LinearModel(Head):
         self.fused = bool(node.attrs.get("fused_input"))
         self.link = LINKS.get(node.attrs.get("proba"))
         if self.kernel:  # the kernel's constants by input dtype
-            b, w = self.numpy("bias"), None if self.fused else self.numpy("weight")
+            b, w = self.bias.numpy(), None if self.fused else self.weight.numpy()
             self.consts = {np.dtype(t): (None if w is None else np.ascontiguousarray(w.T, t), b.astype(t))
                            for t in (np.float32, np.float64)}
 
@@ -199,13 +192,16 @@ class KMeans(Head):
 
     has_kernel = True
 
+    def method(self, name):
+        return lambda x: self.distances(x, name)
+
     def distances(self, x, want):
         x = self.ops.array(x, self)
         if self.kernel:
             n, k = x.shape[0], self.centers.shape[0]
             labels, best = np.empty(n, np.int32), np.empty(n, x.dtype)
             dist = np.empty((n if want == "transform" else 0, k), x.dtype)
-            centers = self.numpy("centers").astype(x.dtype, copy=False)
+            centers = self.centers.numpy().astype(x.dtype, copy=False)
             _kernels.run(_kernels.nearest, x, (centers,), (labels, best, dist))
             return {"predict": labels, "transform": dist, "min_sq_distance": best}[want]
         d2 = sq_distances(x, self.centers)
@@ -213,15 +209,6 @@ class KMeans(Head):
             return d2.amin(dim=1)
         dist = d2.sqrt()
         return dist if want == "transform" else dist.argmin(dim=1).int()
-
-    def m_predict(self, x):
-        return self.distances(x, "predict")
-
-    def m_transform(self, x):
-        return self.distances(x, "transform")
-
-    def m_min_sq_distance(self, x):
-        return self.distances(x, "min_sq_distance")
 
 
 class GaussianNB(Head):

@@ -11,8 +11,8 @@ a kernel on its first call for the dtypes given (float32 and float64 inputs) and
 disk.
 """
 
+import functools
 import math
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -20,12 +20,8 @@ import torch
 
 
 def _usable_numba():
-    """numba, if it imports and can run a compiled function in this process; else None.
-
-    numba unpickles its own in-process data on a function's first call, so a process that
-    forbids pickle (a locked-down serving process) cannot run its kernels: heads then run their
-    tensor programs.
-    """
+    """numba, if it imports and runs a compiled function here (it unpickles its own data on a
+    first call, which a locked-down serving process may forbid); else None."""
     try:
         import numba
 
@@ -46,28 +42,24 @@ AVAILABLE = numba is not None
 # Rows below which a batch runs in the calling thread: handing parts to threads costs tens of
 # microseconds, more than the work.
 _PARALLEL_ROWS = 4096
-_POOL = {}
-_POOL_LOCK = threading.Lock()
 
 
-def _pool(threads):
-    with _POOL_LOCK:
-        pool = _POOL.get(threads)
-        if pool is None:
-            pool = _POOL[threads] = ThreadPoolExecutor(threads, thread_name_prefix="outofcore-kernel")
-        return pool
+@functools.lru_cache(maxsize=None)
+def _pool(workers):
+    return ThreadPoolExecutor(workers, thread_name_prefix="outofcore-kernel")
 
 
 def run(kernel, x, consts, outs):
-    """``kernel(x, *consts, *outs)`` over the rows of ``x`` and ``outs``, split across threads."""
-    n = x.shape[0]
-    if n < 2 * _PARALLEL_ROWS:
+    """``kernel(x, *consts, *outs)`` over the rows of ``x`` and ``outs``, split across threads
+    (the calling thread takes the first part)."""
+    threads = min(torch.get_num_threads(), x.shape[0] // _PARALLEL_ROWS)
+    if threads <= 1:
         kernel(x, *consts, *outs)
         return outs
-    threads = min(torch.get_num_threads(), n // _PARALLEL_ROWS)
-    bounds = np.linspace(0, n, threads + 1).astype(int)
-    parts = [_pool(threads).submit(kernel, x[a:b], *consts, *[o[a:b] for o in outs])
-             for a, b in zip(bounds[:-1], bounds[1:])]
+    b = np.linspace(0, x.shape[0], threads + 1).astype(int)
+    parts = [_pool(threads - 1).submit(kernel, x[b[i]:b[i + 1]], *consts, *[o[b[i]:b[i + 1]] for o in outs])
+             for i in range(1, threads)]
+    kernel(x[:b[1]], *consts, *[o[:b[1]] for o in outs])
     for part in parts:
         part.result()
     return outs

@@ -2,8 +2,8 @@
 
 Inputs may be NumPy arrays, pandas DataFrames, pyarrow tables, torch tensors (outputs stay torch,
 on the model's device) or dask arrays/DataFrames (outputs are lazy ``map_blocks`` results). A call
-builds the input array (categories looked up, ``_table``), checks it for values scikit-learn
-would refuse (``_checks``), runs the transform steps and the head, and maps class indices to
+builds the input array (categories looked up) and checks it for values scikit-learn
+would refuse (``_inputs``), runs the transform steps and the head, and maps class indices to
 labels. Batches are cut into chunks that keep the tensor program's intermediates within a budget.
 """
 
@@ -13,10 +13,9 @@ import numpy as np
 import torch
 
 from . import _steps
-from ._checks import check, input_policy
 from ._heads import MLP, GaussianNB, KMeans, LinearModel, TransformOnly
 from ._spec import Graph, labels_from_json
-from ._table import Lookup, to_array
+from ._inputs import Lookup, check, input_policy, to_array
 from ._trees import TreeEnsemble
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -54,6 +53,37 @@ class _Method:
         return bound
 
 
+def _numpy_r2(pred, y, w):
+    pred = pred.reshape(len(pred), -1).astype(np.float64)
+    y = np.asarray(y, dtype=np.float64).reshape(len(pred), -1)
+    mean = (w[:, None] * y).sum(axis=0) / w.sum()
+    res = (w[:, None] * (y - pred) ** 2).sum(axis=0)
+    tot = (w[:, None] * (y - mean) ** 2).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(tot == 0, np.where(res == 0, 1.0, 0.0), 1.0 - res / tot)
+    return float(r2.mean())
+
+
+def _score(pred, y, sample_weight, *, kind):
+    """Accuracy, R^2 (averaged over outputs, as ``sklearn.metrics.r2_score``) or minus the inertia
+    (``pred`` holds squared distances), without scikit-learn."""
+    if hasattr(pred, "__dask_graph__"):
+        from ._dask import dask_score
+
+        return dask_score(pred, y, sample_weight, kind)
+    n = len(pred)
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    if len(w) != n:
+        raise ValueError(f"sample_weight has {len(w)} values for {n} rows")
+    if kind == "inertia":
+        return -float((w * np.asarray(pred, dtype=np.float64)).sum())
+    if y is None or len(y) != n:
+        raise ValueError(f"y has {None if y is None else len(y)} values for {n} rows of X")
+    if kind == "accuracy":
+        return float((w * (np.asarray(pred) == np.asarray(y))).sum() / w.sum())
+    return _numpy_r2(np.asarray(pred), y, w)
+
+
 def _step_bytes(nodes, width):
     total = 0
     for node in nodes:
@@ -73,23 +103,15 @@ class CompiledPipeline:
     ----------
     graph : Graph
         The converted model.
-    device : str or torch.device
-        Where the tensors live (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
-    dtype : {"float32", "float64"}
-        Compute precision.
-    batch_size : int, optional
-        Rows per chunk; by default chosen so intermediate tensors stay within a fixed budget.
-    cpu_kernels : bool
-        On the CPU, run the head with its family's compiled kernel where numba runs (the default);
-        False runs the tensor program everywhere, as on GPUs and in ONNX export.
+    device, dtype, batch_size, cpu_kernels
+        As in :func:`~outofcore.compile_pipeline`.
 
     Attributes
     ----------
     classes_ : ndarray
         Class labels, for classifiers.
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
-        Present when the model was fitted on named columns.
+    n_features_in_, feature_names_in_
+        As the fitted model's (the names when it was fitted on named columns).
 
     Examples
     --------
@@ -177,12 +199,10 @@ class CompiledPipeline:
     @_Method
     def score(self, X, y=None, sample_weight=None):
         """Accuracy (classifiers), R^2 (regressors) or minus the inertia (k-means), as sklearn's."""
-        from ._scores import score
-
         if self._task == "clusterer":
-            return score(self._run("min_sq_distance", X), None, sample_weight, kind="inertia")
+            return _score(self._run("min_sq_distance", X), None, sample_weight, kind="inertia")
         kind = "accuracy" if self._task == "classifier" else "r2"
-        return score(self.predict(X), y, sample_weight, kind=kind)
+        return _score(self.predict(X), y, sample_weight, kind=kind)
 
     def to(self, device):
         """A copy of this compiled pipeline on another device."""

@@ -11,8 +11,7 @@ builder: a serving process that only loads saved models imports neither.
 import numpy as np
 
 from . import _convert_encoders as enc
-from . import _convert_linear as lin
-from . import _convert_neural as neural
+from . import _convert_models as lin
 from . import _convert_preprocessing as pre
 from . import _convert_trees as trees
 from ._spec import Graph, Node
@@ -23,57 +22,48 @@ _READS_RAW = (enc.one_hot_encoder, enc.ordinal_encoder)
 _REGISTRY = {}
 
 
-# outofcore's own estimators, by module: the only names compiled/ uses from outside itself
-# besides the helpers of _dask.py and _scores.py.
-_OUTOFCORE = "outofcore.scalers", "outofcore.incremental"
-
-
 def _table():
-    """(converter, module, class names) of every supported class.
+    """(converter, classes) of every supported class: ``module.Class`` names, scikit-learn's
+    relative to ``sklearn``. outofcore's own estimators (``outofcore.*``) are the only names
+    compiled/ takes from outside itself, besides the helpers _dask.py imports.
 
     Classes are looked up by name: one that a scikit-learn version no longer has (the
     PassiveAggressive estimators, removed in 1.10) is simply not registered.
     """
-    scalers, incremental = _OUTOFCORE
     return [
-        (pre.standard_scaler, "preprocessing", ["StandardScaler"]),
-        (pre.minmax_scaler, "preprocessing", ["MinMaxScaler"]),
-        (pre.maxabs_scaler, "preprocessing", ["MaxAbsScaler"]),
-        (pre.robust_scaler, "preprocessing", ["RobustScaler"]),
-        (pre.normalizer, "preprocessing", ["Normalizer"]),
-        (pre.polynomial_features, "preprocessing", ["PolynomialFeatures"]),
-        (pre.function_transformer, "preprocessing", ["FunctionTransformer"]),
-        (pre.simple_imputer, "impute", ["SimpleImputer"]),
-        (enc.one_hot_encoder, "preprocessing", ["OneHotEncoder"]),
-        (enc.ordinal_encoder, "preprocessing", ["OrdinalEncoder"]),
-        (pre.pca, "decomposition", ["PCA", "IncrementalPCA"]),
-        (lin.linear_classifier, "linear_model", [
-            "SGDClassifier", "Perceptron", "PassiveAggressiveClassifier", "LogisticRegression",
-            "LogisticRegressionCV", "RidgeClassifier", "RidgeClassifierCV"]),
-        (lin.linear_classifier, "svm", ["LinearSVC"]),
-        (lin.linear_regressor, "linear_model", [
-            "SGDRegressor", "PassiveAggressiveRegressor", "LinearRegression", "Ridge", "RidgeCV",
-            "Lasso", "LassoCV", "ElasticNet", "ElasticNetCV"]),
-        (lin.linear_regressor, "svm", ["LinearSVR"]),
-        (lin.multinomial_nb, "naive_bayes", ["MultinomialNB"]),
-        (lin.bernoulli_nb, "naive_bayes", ["BernoulliNB"]),
-        (lin.gaussian_nb, "naive_bayes", ["GaussianNB"]),
-        (lin.kmeans, "cluster", ["KMeans", "MiniBatchKMeans"]),
-        (neural.mlp, "neural_network", ["MLPClassifier", "MLPRegressor"]),
-        (trees.forest_classifier, "tree", ["DecisionTreeClassifier", "ExtraTreeClassifier"]),
-        (trees.forest_classifier, "ensemble", ["RandomForestClassifier", "ExtraTreesClassifier"]),
-        (trees.forest_regressor, "tree", ["DecisionTreeRegressor", "ExtraTreeRegressor"]),
-        (trees.forest_regressor, "ensemble", ["RandomForestRegressor", "ExtraTreesRegressor"]),
-        (trees.gradient_boosting, "ensemble", ["GradientBoostingClassifier",
-                                               "GradientBoostingRegressor"]),
-        (trees.hist_gradient_boosting, "ensemble", ["HistGradientBoostingClassifier",
-                                                    "HistGradientBoostingRegressor"]),
-        (_pipeline, "pipeline", ["Pipeline"]),
-        (_column_transformer, "compose", ["ColumnTransformer"]),
-        (pre.standard_scaler, scalers, ["StandardScaler"]),
-        (pre.minmax_scaler, scalers, ["MinMaxScaler"]),
-        (pre.maxabs_scaler, scalers, ["MaxAbsScaler"]),
-        (_incremental, incremental, ["Incremental"]),
+        (pre.standard_scaler, "preprocessing.StandardScaler outofcore.scalers.StandardScaler"),
+        (pre.minmax_scaler, "preprocessing.MinMaxScaler outofcore.scalers.MinMaxScaler"),
+        (pre.maxabs_scaler, "preprocessing.MaxAbsScaler outofcore.scalers.MaxAbsScaler"),
+        (pre.robust_scaler, "preprocessing.RobustScaler"),
+        (pre.normalizer, "preprocessing.Normalizer"),
+        (pre.polynomial_features, "preprocessing.PolynomialFeatures"),
+        (pre.function_transformer, "preprocessing.FunctionTransformer"),
+        (pre.simple_imputer, "impute.SimpleImputer"),
+        (enc.one_hot_encoder, "preprocessing.OneHotEncoder"),
+        (enc.ordinal_encoder, "preprocessing.OrdinalEncoder"),
+        (pre.pca, "decomposition.PCA decomposition.IncrementalPCA"),
+        (lin.linear_classifier, "linear_model.SGDClassifier linear_model.Perceptron "
+         "linear_model.PassiveAggressiveClassifier linear_model.LogisticRegression "
+         "linear_model.LogisticRegressionCV linear_model.RidgeClassifier "
+         "linear_model.RidgeClassifierCV svm.LinearSVC"),
+        (lin.linear_regressor, "linear_model.SGDRegressor linear_model.PassiveAggressiveRegressor "
+         "linear_model.LinearRegression linear_model.Ridge linear_model.RidgeCV linear_model.Lasso "
+         "linear_model.LassoCV linear_model.ElasticNet linear_model.ElasticNetCV svm.LinearSVR"),
+        (lin.multinomial_nb, "naive_bayes.MultinomialNB"),
+        (lin.bernoulli_nb, "naive_bayes.BernoulliNB"),
+        (lin.gaussian_nb, "naive_bayes.GaussianNB"),
+        (lin.kmeans, "cluster.KMeans cluster.MiniBatchKMeans"),
+        (lin.mlp, "neural_network.MLPClassifier neural_network.MLPRegressor"),
+        (trees.forest_classifier, "tree.DecisionTreeClassifier tree.ExtraTreeClassifier "
+         "ensemble.RandomForestClassifier ensemble.ExtraTreesClassifier"),
+        (trees.forest_regressor, "tree.DecisionTreeRegressor tree.ExtraTreeRegressor "
+         "ensemble.RandomForestRegressor ensemble.ExtraTreesRegressor"),
+        (trees.gradient_boosting, "ensemble.GradientBoostingClassifier ensemble.GradientBoostingRegressor"),
+        (trees.hist_gradient_boosting, "ensemble.HistGradientBoostingClassifier "
+         "ensemble.HistGradientBoostingRegressor"),
+        (_pipeline, "pipeline.Pipeline"),
+        (_column_transformer, "compose.ColumnTransformer"),
+        (_incremental, "outofcore.incremental.Incremental"),
     ]
 
 
@@ -81,9 +71,12 @@ def _build():
     import importlib
 
     table = {}
-    for converter, module, names in _table():
-        mod = importlib.import_module(module if "." in module else f"sklearn.{module}")
-        table.update({getattr(mod, n): converter for n in names if hasattr(mod, n)})
+    for converter, names in _table():
+        for name in names.split():
+            module, cls = name.rsplit(".", 1)
+            mod = importlib.import_module(module if module.startswith("outofcore") else f"sklearn.{module}")
+            if hasattr(mod, cls):
+                table[getattr(mod, cls)] = converter
     return table
 
 
@@ -106,21 +99,10 @@ def converter_of(name):
 
 
 class Context:
-    """What a converter knows about where its estimator sits.
-
-    Attributes
-    ----------
-    final : bool
-        The estimator is the last step (its predictions are the model's).
-    raw : list of int or None
-        Input columns the estimator reads directly, or None when it reads another step's output.
-    imputer : estimator or None
-        A SimpleImputer just before an encoder, folded into its lookups.
-    where : str
-        Where the estimator sits, for messages.
-    reads : list of int or None
-        Set by converters of ``raw`` columns: the tensor columns (see :func:`convert`) they read.
-    """
+    """Where an estimator sits: ``final`` (it is the last step), ``raw`` (the input columns it
+    reads directly, or None after another step), ``imputer`` (a SimpleImputer just before an
+    encoder, folded into its lookups), ``where`` (for messages). Converters of ``raw`` columns
+    set ``reads``: the tensor columns (see :func:`convert`) they read."""
 
     def __init__(self, builder, raw, final, where, imputer=None):
         self.builder, self.raw, self.final, self.where, self.imputer = builder, raw, final, where, imputer
@@ -186,25 +168,20 @@ def _is_identity(est):
 
 def _pipeline(pipe, ctx):
     named = [(name, est) for name, est in pipe.steps if not _is_identity(est)]
-    nodes, raw, reads, head = [], ctx.raw, None, None
-    skip = False
-    for i, (name, est) in enumerate(named):
-        if skip:
-            skip = False
-            continue
+    nodes, raw, reads, head, i = [], ctx.raw, None, None, 0
+    while i < len(named):
+        (name, est), imputer = named[i], None
+        if (raw is not None and type(est).__name__ == "SimpleImputer" and i + 1 < len(named)
+                and registry().get(type(named[i + 1][1])) in _READS_RAW and not est.add_indicator):
+            imputer, (name, est), i = est, named[i + 1], i + 1  # folds into the encoder's lookups
         last = ctx.final and i == len(named) - 1
-        nxt = named[i + 1][1] if i + 1 < len(named) else None
-        imputer = None
-        if (raw is not None and type(est).__name__ == "SimpleImputer" and nxt is not None
-                and registry().get(type(nxt)) in _READS_RAW and not est.add_indicator):
-            imputer, est, name, skip = est, nxt, named[i + 1][0], True
-            last = ctx.final and i + 1 == len(named) - 1
         sub = Context(ctx.builder, raw, last, f"{ctx.where}step {name!r} of the Pipeline: ", imputer)
         steps, sub_head = _convert(est, sub)
         if raw is not None:
             reads, raw = sub.reads, None
         nodes += steps
         head = sub_head if last else head
+        i += 1
     ctx.reads = reads if reads is not None or ctx.raw is None else _numeric(ctx)
     return nodes + ([head] if head is not None else [])
 
@@ -216,23 +193,21 @@ def _incremental(model, ctx):
     return nodes
 
 
-def _column_indices(ct, columns):
-    n = ct.n_features_in_
-    spec = columns
-    if isinstance(spec, (str, int, np.integer)):
-        spec = [spec]
+def _column_indices(ct, spec):
+    """Input column indices of a ColumnTransformer's column selection (names, indices, a slice
+    of either, or a boolean mask)."""
+    names = list(getattr(ct, "feature_names_in_", []))
+    spec = [spec] if isinstance(spec, (str, int, np.integer)) else spec
     if isinstance(spec, slice) and isinstance(spec.start or spec.stop, str):
-        names = list(ct.feature_names_in_)
         stop = None if spec.stop is None else names.index(spec.stop) + 1  # label slices include stop
         spec = slice(None if spec.start is None else names.index(spec.start), stop)
     if not isinstance(spec, slice):
         spec = list(spec)
         if spec and isinstance(spec[0], str):
-            names = list(ct.feature_names_in_)
             return [names.index(c) for c in spec]
         if spec and isinstance(spec[0], (bool, np.bool_)):
             return np.flatnonzero(spec).tolist()
-    return np.arange(n)[spec].tolist()
+    return np.arange(ct.n_features_in_)[spec].tolist()
 
 
 def _column_transformer(ct, ctx):

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 FORMAT_NAME = "outofcore.compiled"
-FORMAT_VERSION = 1
+# Version 2: tree node tables with neighbouring children, lookups of input columns.
+FORMAT_VERSION = 2
 
 
 @dataclass
@@ -20,17 +21,15 @@ class Node:
     Parameters
     ----------
     op : str
-        The kind of step (``"affine"``, ``"linear"``, ``"linear_model"``, ``"trees"``, ...); each
-        kind has one torch module.
+        The kind of step (``"affine"``, ``"linear_model"``, ``"trees"``, ...): one module each.
     attrs : dict
-        JSON-serialisable settings (activation names, link functions, class labels). ``n_out`` is
-        the output width of steps that change it; ``accepts`` says what scikit-learn lets through
-        the step: ``"finite"`` (the default), ``"nan"`` (NaN but not infinity), ``"any"``, or
-        ``"passthrough"`` (element-wise: NaN passes to the next step, infinity is refused).
+        JSON settings. ``n_out``: the output width of steps that change it. ``accepts``: what
+        scikit-learn lets through: ``"finite"`` (default), ``"nan"`` (not infinity), ``"any"``, or
+        ``"passthrough"`` (element-wise: NaN goes on to the next step, infinity is refused).
     arrays : dict of str to ndarray
-        Numeric constants (weights, thresholds), kept in float64 until a module is built.
+        Numeric constants (weights, thresholds), float64 until a module is built.
     children : list of Node
-        Sub-steps, used by ``"columns"`` (one child per column group).
+        Sub-steps of ``"columns"`` (one ``"chain"`` per column group) and ``"chain"``.
 
     Examples
     --------
@@ -70,7 +69,7 @@ class Graph:
     inputs : list of dict or None
         The columns the tensor program reads, built from the input table before it runs: each
         ``{"source": i}`` (input column ``i`` as numbers) or ``{"source": i, "lookup": {...}}``
-        (column ``i``'s categories mapped to codes, see ``_table.Lookup``). None: the input
+        (column ``i``'s categories mapped to codes, see ``_inputs.Lookup``). None: the input
         columns as they are.
     """
 
@@ -104,10 +103,10 @@ class Graph:
                 f"not an outofcore compiled model (format {doc.get('format')!r}); "
                 "write one with CompiledPipeline.save"
             )
-        if doc.get("version", 0) > FORMAT_VERSION:
+        if doc.get("version", 0) != FORMAT_VERSION:
             raise ValueError(
-                f"compiled model format version {doc['version']} is newer than this outofcore "
-                f"reads ({FORMAT_VERSION}); upgrade outofcore to load it"
+                f"compiled model format version {doc.get('version')} is not the one this outofcore "
+                f"reads ({FORMAT_VERSION}); compile the model again with this version"
             )
         head = doc["head"]
         return cls(
@@ -141,23 +140,15 @@ def _node_from_json(doc, arrays):
         raise ValueError(
             f"compiled model is missing the array {exc.args[0]!r}; the file is damaged"
         ) from None
-    return Node(
-        op=doc["op"],
-        attrs=doc["attrs"],
-        arrays=node_arrays,
-        children=[_node_from_json(c, arrays) for c in doc["children"]],
-    )
+    return Node(doc["op"], doc["attrs"], node_arrays, [_node_from_json(c, arrays) for c in doc["children"]])
 
 
 def labels_to_json(classes):
     """Class labels as a JSON list (numbers or strings) plus the NumPy dtype to rebuild them."""
     classes = np.asarray(classes)
-    if classes.dtype.kind in "iub":
-        return {"values": [int(c) for c in classes], "dtype": classes.dtype.str}
-    if classes.dtype.kind == "f":
-        return {"values": [float(c) for c in classes], "dtype": classes.dtype.str}
-    if classes.dtype.kind in "US":
-        return {"values": [str(c) for c in classes], "dtype": classes.dtype.str}
+    cast = {"i": int, "u": int, "b": int, "f": float, "U": str, "S": str}.get(classes.dtype.kind)
+    if cast is not None:
+        return {"values": [cast(c) for c in classes], "dtype": classes.dtype.str}
     if all(isinstance(c, str) for c in classes):
         return {"values": [str(c) for c in classes], "dtype": "object"}
     raise TypeError(

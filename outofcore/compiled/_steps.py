@@ -9,10 +9,13 @@ from torch import nn
 
 
 class Module(nn.Module):
-    """A module whose buffers are the node's arrays, floats in the compute dtype."""
+    """A module whose buffers are the node's arrays (floats in the compute dtype) and whose plain
+    attributes are its attrs."""
 
     def __init__(self, node, dtype, device):
         super().__init__()
+        for name, value in node.attrs.items():
+            setattr(self, name, value)
         for name, value in node.arrays.items():
             tensor = torch.as_tensor(value, device=device)
             self.register_buffer(name, tensor.to(dtype) if tensor.is_floating_point() else tensor,
@@ -21,10 +24,6 @@ class Module(nn.Module):
 
 class Affine(Module):
     """``x * scale + offset``, optionally clipped (the scalers)."""
-
-    def __init__(self, node, dtype, device):
-        super().__init__(node, dtype, device)
-        self.clip = node.attrs.get("clip")
 
     def forward(self, x):
         out = torch.addcmul(self.offset, x, self.scale)
@@ -41,10 +40,6 @@ class Linear(Module):
 class Impute(Module):
     """SimpleImputer: kept columns with missing entries filled, then the indicator columns."""
 
-    def __init__(self, node, dtype, device):
-        super().__init__(node, dtype, device)
-        self.missing = node.attrs["missing"]
-
     def mask(self, x):
         return x.isnan() if self.missing is None else x == self.missing
 
@@ -56,17 +51,20 @@ class Impute(Module):
         return torch.cat([out, self.mask(x.index_select(1, self.indicator)).to(out.dtype)], dim=1)
 
 
-class Normalize(nn.Module):
+_NORMS = {"l1": lambda x: x.abs().sum(dim=1, keepdim=True),
+          "l2": lambda x: (x * x).sum(dim=1, keepdim=True).sqrt(),
+          "max": lambda x: x.abs().amax(dim=1, keepdim=True)}
+
+
+class Normalize(Module):
     """Normalizer: rows divided by their l1, l2 or max norm; rows of norm 0 stay as they are."""
 
     def __init__(self, node, dtype, device):
-        super().__init__()
-        self.norm = {"l1": lambda x: x.abs().sum(dim=1, keepdim=True),
-                     "l2": lambda x: (x * x).sum(dim=1, keepdim=True).sqrt(),
-                     "max": lambda x: x.abs().amax(dim=1, keepdim=True)}[node.attrs["norm"]]
+        super().__init__(node, dtype, device)
+        self.measure = _NORMS[self.norm]
 
     def forward(self, x):
-        norm = self.norm(x)
+        norm = self.measure(x)
         return x / torch.where(norm == 0, torch.ones_like(norm), norm)
 
 
@@ -81,12 +79,8 @@ class Poly(Module):
         return out
 
 
-class Binarize(nn.Module):
+class Binarize(Module):
     """``x > threshold`` as 0/1 (BernoulliNB's ``binarize``)."""
-
-    def __init__(self, node, dtype, device):
-        super().__init__()
-        self.threshold = node.attrs["threshold"]
 
     def forward(self, x):
         return (x > self.threshold).to(x.dtype)
@@ -97,7 +91,7 @@ class Recode(Module):
 
     def __init__(self, node, dtype, device):
         super().__init__(node, dtype, device)
-        self.bounds = node.arrays["starts"].tolist()
+        self.bounds = node.arrays["starts"].tolist()  # plain ints: slicing needs no tensor reads
 
     def forward(self, x):
         parts = []
@@ -113,12 +107,8 @@ class Recode(Module):
         return torch.stack(parts, dim=1)
 
 
-class OneHot(nn.Module):
+class OneHot(Module):
     """One-hot columns from per-column output indices (-1: no column set)."""
-
-    def __init__(self, node, dtype, device):
-        super().__init__()
-        self.n_out = node.attrs["n_out"]
 
     def forward(self, x):
         idx = torch.where(x < 0, self.n_out, x).long()

@@ -37,10 +37,8 @@ class TreeEnsemble(Head):
         arrays = dict(node.arrays)
         threshold = arrays.pop("threshold")
         node = type(node)(node.op, node.attrs, {"value": arrays.pop("value"), "base": arrays.pop("base")})
-        super().__init__(node, dtype, device, kernel)
-        a = node.attrs
-        self.max_depth, self.categorical = int(a["max_depth"]), bool(a.get("categorical"))
-        self.exact_float64 = a["compare"] == "input"
+        super().__init__(node, dtype, device, kernel)  # attrs become attributes: max_depth, ...
+        self.exact_float64 = self.compare == "input"
         tables = {"roots": arrays["roots"], "depth": arrays["depth"], "left": arrays["left"],
                   "feature": arrays["feature"], "thr32": round_down_float32(threshold),
                   "thr64": threshold, "nan_right": arrays["nan_right"], "cat": arrays["cat"],
@@ -54,12 +52,12 @@ class TreeEnsemble(Head):
                 self.register_buffer(name, tensor.long() if value.dtype.kind in "iu" else tensor,
                                      persistent=False)
         self.bytes_per_row = len(arrays["roots"]) * 48
-        link = a.get("link", "identity")
-        self.to_proba = (lambda ops, r: r) if a["output"] == "proba" else LINKS.get(link)
+        link = node.attrs.get("link", "identity")
+        self.to_proba = (lambda ops, r: r) if self.output == "proba" else LINKS.get(link)
         self.exp = link == "exp"
         # Two-class boosting decides on the raw score; GradientBoosting says ``>= 0``, HGB ``> 0``.
-        self.binary = self.classifier and a["output"] == "raw" and a["n_out"] == 1
-        self.strict = a.get("binary_rule") == "gt"
+        self.binary = self.classifier and self.output == "raw" and self.n_out == 1
+        self.strict = node.attrs.get("binary_rule") == "gt"
 
     def _kernel_raw(self, x):
         t = self.tables

@@ -1,4 +1,4 @@
-"""Converters for linear models, naive Bayes and k-means: fitted attributes to NumPy records.
+"""Converters for linear models, naive Bayes, k-means and MLPs: fitted attributes to NumPy records.
 
 Formulas follow scikit-learn's ``decision_function`` / ``predict_proba`` / ``predict`` so results
 agree to rounding. No torch here: ``_heads.py`` runs the records.
@@ -96,3 +96,33 @@ def kmeans(est, ctx):
         return [Node("distances", {"n_out": len(centers)}, {"centers": centers})]
     attrs = {"task": "clusterer", "methods": ["predict", "transform", "score"]}
     return [Node("kmeans", attrs, {"centers": centers})]
+
+
+ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
+
+
+def mlp(est, ctx):
+    """MLPClassifier and MLPRegressor: dense layers, ``activation`` between, ``out_activation_`` last.
+
+    Multi-label classifiers (a logistic output per label) are refused: their ``predict`` returns an
+    indicator matrix that no other compiled head produces.
+    """
+    if est.activation not in ACTIVATIONS:
+        raise ValueError(f"{type(est).__name__} uses activation={est.activation!r}; compiled models "
+                         f"support {ACTIVATIONS}")
+    arrays = {}
+    for i, (w, b) in enumerate(zip(est.coefs_, est.intercepts_)):
+        arrays[f"weight{i}"] = np.asarray(w, dtype=np.float64)
+        arrays[f"bias{i}"] = np.asarray(b, dtype=np.float64)
+    attrs = {"activation": est.activation, "out": est.out_activation_, "n_layers": len(est.coefs_)}
+    if hasattr(est, "classes_"):
+        if est.out_activation_ == "logistic" and est.n_outputs_ > 1:
+            raise ValueError(
+                f"{type(est).__name__} was fitted on multi-label targets ({est.n_outputs_} outputs); "
+                "compiled models support single-label classification only"
+            )
+        attrs.update(task="classifier", classes=labels_to_json(est.classes_),
+                     methods=["predict", "predict_proba", "score"])
+    else:
+        attrs.update(task="regressor", ravel=bool(est.n_outputs_ == 1), methods=["predict", "score"])
+    return [Node("mlp", attrs, arrays)]
