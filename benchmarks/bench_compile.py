@@ -109,8 +109,16 @@ def _onnxruntime(model, sample, threads):
     opts.inter_op_num_threads = 1
     session = onnxruntime.InferenceSession(onx.SerializeToString(), opts,
                                            providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return lambda A: session.run(None, {name: A})[0]
+    names = [i.name for i in session.get_inputs()]
+    if len(names) == 1:
+        return lambda A: session.run(None, {names[0]: A})[0]
+
+    def feed(frame):  # one input per column: strings without None, numbers as float32
+        cols = {c: frame[c].to_numpy() for c in names}
+        return {c: (v.astype(np.float32) if v.dtype.kind == "f" else
+                    np.where(v == None, "", v).astype(str)).reshape(-1, 1)  # noqa: E711
+                for c, v in cols.items()}
+    return lambda frame: session.run(None, feed(frame))[0]
 
 
 def _hummingbird(model, device):
@@ -157,10 +165,11 @@ def _measure(runners, batch, one, args):
             start = time.perf_counter()
             fn(batch)
             times[name].append(time.perf_counter() - start)
-            start = time.perf_counter()
-            for _ in range(args.row_calls):
-                fn(one)
-            rows[name].append((time.perf_counter() - start) / args.row_calls)
+            calls, start = 0, time.perf_counter()
+            while calls < args.row_calls and (calls < 3 or time.perf_counter() - start < 0.5):
+                fn(one)  # up to --row-calls calls, or half a second for the slow runners
+                calls += 1
+            rows[name].append((time.perf_counter() - start) / calls)
     return times, {k: statistics.median(v) for k, v in rows.items()}
 
 

@@ -81,6 +81,8 @@ class Head(Module):
 
     # Families with a CPU kernel set this: the kernel runs when the head is on the CPU and numba runs.
     has_kernel = False
+    # Set by the pipeline where the head's output reveals a refused input: guard(output, input).
+    guard = None
 
     def __init__(self, node, dtype, device, kernel=True):
         super().__init__(node, dtype, device)
@@ -115,11 +117,17 @@ class LinearModel(Head):
     def scores(self, x):
         x = self.ops.array(x, self)
         if not self.kernel:
-            return x + self.bias if self.fused else torch.addmm(self.bias, x, self.weight)
+            s = x + self.bias if self.fused else torch.addmm(self.bias, x, self.weight)
+            if self.guard is not None:
+                self.guard(s, x)
+            return s
         wt, b = self.consts[x.dtype]
         if self.fused:
             return x + b
-        return _kernels.run(_kernels.linear, x, (wt, b), (np.empty((x.shape[0], len(b)), x.dtype),))[0]
+        s = _kernels.run(_kernels.linear, x, (wt, b), (np.empty((x.shape[0], len(b)), x.dtype),))[0]
+        if self.guard is not None:
+            self.guard(s, x)
+        return s
 
     def m_decision_function(self, x):
         s = self.scores(x)

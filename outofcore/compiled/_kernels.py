@@ -52,7 +52,7 @@ def _pool(workers):
 def run(kernel, x, consts, outs):
     """``kernel(x, *consts, *outs)`` over the rows of ``x`` and ``outs``, split across threads
     (the calling thread takes the first part)."""
-    threads = min(torch.get_num_threads(), x.shape[0] // _PARALLEL_ROWS)
+    threads = 1 if x.shape[0] < 2 * _PARALLEL_ROWS else min(torch.get_num_threads(), x.shape[0] // _PARALLEL_ROWS)
     if threads <= 1:
         kernel(x, *consts, *outs)
         return outs
@@ -121,10 +121,7 @@ def _mlp(x, weights, shapes, biases, activation, fused, out):
             bias = biases[b0:b0 + k_out]
             for r in range(0, m, 4):
                 h0, h1, h2, h3 = h[r, :k_out], h[r + 1, :k_out], h[r + 2, :k_out], h[r + 3, :k_out]
-                h0[:] = bias
-                h1[:] = bias
-                h2[:] = bias
-                h3[:] = bias
+                h[r:r + 4, :k_out] = bias
                 if layer == 0 and fused:
                     h[r:r + 4, :k_out] += a[r:r + 4, :k_out]
                     continue
@@ -199,66 +196,73 @@ def _cat_right(v, row, bitsets, right):
     return (bitsets[row, code >> 5] >> (code & 31)) & 1 == 0
 
 
-def _trees(x, roots, depth, feature, threshold, left, nan_right, cat, bitsets, categorical, value, out):
-    # Each tree walks a block of rows eight at a time, as eight explicit chains: independent
-    # loads keep the CPU busy while each chain waits for its node. A group stops once all eight
-    # reach leaves (a leaf points to itself, so walking on is harmless). Rows with NaN pay for the
-    # missing-value rule only in blocks that hold one. ``out`` holds the base score on entry.
+def _trees(x, roots, depth, feature, threshold, left, nan_right, cat, bitsets, categorical, value,
+           out):
+    # A block of rows walks every tree. The walks, (tree, row) pairs taken tree by tree, go eight
+    # at a time as explicit chains: independent loads keep the CPU busy while each chain waits
+    # for its node. Eight rows of one tree in a large block; a few rows walk eight trees side by
+    # side. A group stops once all eight reach leaves (a leaf points to itself, so walking on is
+    # harmless). Blocks that hold a NaN pay for the missing-value rule. ``out`` holds the base
+    # score on entry.
     n, d = x.shape
-    n_out = value.shape[1]
+    n_trees, n_out = roots.shape[0], value.shape[1]
+    rows, trees = np.empty(8, np.int64), np.empty(8, np.int64)
     for start in range(0, n, 256):
         stop = min(n, start + 256)
         nan_rows = False
         for i in range(start, stop):
             for f in range(d):
                 nan_rows |= x[i, f] != x[i, f]
-        for t in range(roots.shape[0]):
-            root, steps = roots[t], depth[t]
-            i = start
-            while i + 8 <= stop:
-                k0 = k1 = k2 = k3 = k4 = k5 = k6 = k7 = root
-                for _ in range(steps):
-                    v0 = x[i, feature[k0]]; v1 = x[i + 1, feature[k1]]
-                    v2 = x[i + 2, feature[k2]]; v3 = x[i + 3, feature[k3]]
-                    v4 = x[i + 4, feature[k4]]; v5 = x[i + 5, feature[k5]]
-                    v6 = x[i + 6, feature[k6]]; v7 = x[i + 7, feature[k7]]
-                    r0 = v0 > threshold[k0]; r1 = v1 > threshold[k1]
-                    r2 = v2 > threshold[k2]; r3 = v3 > threshold[k3]
-                    r4 = v4 > threshold[k4]; r5 = v5 > threshold[k5]
-                    r6 = v6 > threshold[k6]; r7 = v7 > threshold[k7]
-                    if nan_rows:
-                        r0 |= (v0 != v0) & nan_right[k0]; r1 |= (v1 != v1) & nan_right[k1]
-                        r2 |= (v2 != v2) & nan_right[k2]; r3 |= (v3 != v3) & nan_right[k3]
-                        r4 |= (v4 != v4) & nan_right[k4]; r5 |= (v5 != v5) & nan_right[k5]
-                        r6 |= (v6 != v6) & nan_right[k6]; r7 |= (v7 != v7) & nan_right[k7]
-                    if categorical:
-                        r0 = _cat_right(v0, cat[k0], bitsets, r0); r1 = _cat_right(v1, cat[k1], bitsets, r1)
-                        r2 = _cat_right(v2, cat[k2], bitsets, r2); r3 = _cat_right(v3, cat[k3], bitsets, r3)
-                        r4 = _cat_right(v4, cat[k4], bitsets, r4); r5 = _cat_right(v5, cat[k5], bitsets, r5)
-                        r6 = _cat_right(v6, cat[k6], bitsets, r6); r7 = _cat_right(v7, cat[k7], bitsets, r7)
-                    k0 = left[k0] + r0; k1 = left[k1] + r1; k2 = left[k2] + r2; k3 = left[k3] + r3
-                    k4 = left[k4] + r4; k5 = left[k5] + r5; k6 = left[k6] + r6; k7 = left[k7] + r7
-                    if ((left[k0] == k0) & (left[k1] == k1) & (left[k2] == k2) & (left[k3] == k3)
-                            & (left[k4] == k4) & (left[k5] == k5) & (left[k6] == k6) & (left[k7] == k7)):
-                        break
+        t, r, count = 0, start, n_trees * (stop - start)
+        for group in range(0, count, 8):
+            if r + 8 <= stop:  # eight rows of one tree, the common case
+                i0, i1, i2, i3, i4, i5, i6, i7 = r, r + 1, r + 2, r + 3, r + 4, r + 5, r + 6, r + 7
+                k0 = k1 = k2 = k3 = k4 = k5 = k6 = k7 = roots[t]
+                steps = depth[t]
+                r += 8
+                if r == stop:
+                    r, t = start, t + 1
+            else:
+                steps = 0
+                for j in range(8):  # the next walks; past the last one, the last again (unsummed)
+                    rows[j], trees[j] = r, t
+                    steps = max(steps, depth[t])
+                    if group + j + 1 < count:
+                        r += 1
+                        if r == stop:
+                            r, t = start, t + 1
+                i0, i1, i2, i3 = rows[0], rows[1], rows[2], rows[3]
+                i4, i5, i6, i7 = rows[4], rows[5], rows[6], rows[7]
+                k0, k1, k2, k3 = roots[trees[0]], roots[trees[1]], roots[trees[2]], roots[trees[3]]
+                k4, k5, k6, k7 = roots[trees[4]], roots[trees[5]], roots[trees[6]], roots[trees[7]]
+            for _ in range(steps):
+                v0 = x[i0, feature[k0]]; v1 = x[i1, feature[k1]]
+                v2 = x[i2, feature[k2]]; v3 = x[i3, feature[k3]]
+                v4 = x[i4, feature[k4]]; v5 = x[i5, feature[k5]]
+                v6 = x[i6, feature[k6]]; v7 = x[i7, feature[k7]]
+                r0 = v0 > threshold[k0]; r1 = v1 > threshold[k1]
+                r2 = v2 > threshold[k2]; r3 = v3 > threshold[k3]
+                r4 = v4 > threshold[k4]; r5 = v5 > threshold[k5]
+                r6 = v6 > threshold[k6]; r7 = v7 > threshold[k7]
+                if nan_rows:
+                    r0 |= (v0 != v0) & nan_right[k0]; r1 |= (v1 != v1) & nan_right[k1]
+                    r2 |= (v2 != v2) & nan_right[k2]; r3 |= (v3 != v3) & nan_right[k3]
+                    r4 |= (v4 != v4) & nan_right[k4]; r5 |= (v5 != v5) & nan_right[k5]
+                    r6 |= (v6 != v6) & nan_right[k6]; r7 |= (v7 != v7) & nan_right[k7]
+                if categorical:
+                    r0 = _cat_right(v0, cat[k0], bitsets, r0); r1 = _cat_right(v1, cat[k1], bitsets, r1)
+                    r2 = _cat_right(v2, cat[k2], bitsets, r2); r3 = _cat_right(v3, cat[k3], bitsets, r3)
+                    r4 = _cat_right(v4, cat[k4], bitsets, r4); r5 = _cat_right(v5, cat[k5], bitsets, r5)
+                    r6 = _cat_right(v6, cat[k6], bitsets, r6); r7 = _cat_right(v7, cat[k7], bitsets, r7)
+                k0 = left[k0] + r0; k1 = left[k1] + r1; k2 = left[k2] + r2; k3 = left[k3] + r3
+                k4 = left[k4] + r4; k5 = left[k5] + r5; k6 = left[k6] + r6; k7 = left[k7] + r7
+                if ((left[k0] == k0) & (left[k1] == k1) & (left[k2] == k2) & (left[k3] == k3)
+                        & (left[k4] == k4) & (left[k5] == k5) & (left[k6] == k6) & (left[k7] == k7)):
+                    break
+            walks, nodes = (i0, i1, i2, i3, i4, i5, i6, i7), (k0, k1, k2, k3, k4, k5, k6, k7)
+            for j in range(min(8, count - group)):
                 for c in range(n_out):
-                    out[i, c] += value[k0, c]; out[i + 1, c] += value[k1, c]
-                    out[i + 2, c] += value[k2, c]; out[i + 3, c] += value[k3, c]
-                    out[i + 4, c] += value[k4, c]; out[i + 5, c] += value[k5, c]
-                    out[i + 6, c] += value[k6, c]; out[i + 7, c] += value[k7, c]
-                i += 8
-            for r in range(i, stop):
-                k = root
-                for _ in range(steps):
-                    v = x[r, feature[k]]
-                    right = v > threshold[k]
-                    if nan_rows:
-                        right |= (v != v) & nan_right[k]
-                    if categorical:
-                        right = _cat_right(v, cat[k], bitsets, right)
-                    k = left[k] + right
-                for c in range(n_out):
-                    out[r, c] += value[k, c]
+                    out[walks[j], c] += value[nodes[j], c]
 
 
 if AVAILABLE:
