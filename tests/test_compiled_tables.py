@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -109,3 +110,25 @@ def test_dask_dataframe_with_strings(frame):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert_labels_match(pred.compute(), model.predict(df))
+
+
+class _LookAlikeEncoder(TransformerMixin, BaseEstimator):
+    """An encoder that is not scikit-learn's class but has its fitted attributes (as outofcore's
+    own OneHotEncoder will)."""
+
+    def fit(self, X, y=None):
+        return self
+
+
+def test_a_look_alike_class_registers_with_sklearns_converter(frame, monkeypatch):
+    """register(cls, converter) compiles another class with scikit-learn's fitted attributes."""
+    from outofcore.compiled import _registry, register
+
+    df, _ = frame
+    fitted = OneHotEncoder(handle_unknown="ignore", sparse_output=False).fit(df[["colour", "grade"]])
+    twin = _LookAlikeEncoder()
+    twin.__dict__.update(fitted.__dict__)
+    monkeypatch.setattr(_registry, "_REGISTRY", dict(_registry.registry()))
+    register(_LookAlikeEncoder, _registry.registry()[OneHotEncoder])
+    test = df[["colour", "grade"]].head(20)
+    np.testing.assert_array_equal(ooc.compile_pipeline(twin).transform(test), fitted.transform(test))

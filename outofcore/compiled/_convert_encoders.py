@@ -1,17 +1,12 @@
 """Converters for OneHotEncoder and OrdinalEncoder: categories to codes, before the tensor program.
 
-An encoder that reads input columns directly (the first step of the pipeline, or in a
-ColumnTransformer that is) turns each column into a *lookup* (``_inputs.Lookup``): a vectorised map
-from category values (strings or numbers) to numbers, run on the input table before any tensor
-exists. An encoder after other steps sees numbers only; it becomes a ``recode`` step, the same
-map done by binary search in the tensor program. For an OrdinalEncoder the numbers are its
-output; for a OneHotEncoder they are the output column of the one set per row (-1 for none), and
-the ``onehot`` step (or, in front of a linear layer, a gather of weight rows) does the rest. A
-SimpleImputer right before an encoder folds into the lookup.
-
-Written against the fitted attributes ``categories_``, ``drop_idx_``, ``infrequent_categories_``,
-``handle_unknown``, ``unknown_value``, ``encoded_missing_value`` and ``statistics_``, so an
-estimator with scikit-learn's names converts the same way.
+An encoder reading input columns (first in the pipeline, or in a ColumnTransformer that is) maps
+each column by a *lookup* (``_inputs.Lookup``), run on the input table before any tensor exists;
+after other steps it sees numbers and becomes a ``recode`` step (binary search in the tensor
+program). The numbers are an OrdinalEncoder's output, or the column a OneHotEncoder sets (-1 for
+none) for the ``onehot`` step or a gather of weight rows. A SimpleImputer just before an encoder
+folds into the lookup. Only fitted attributes are read (``categories_``, ``drop_idx_``,
+``infrequent_categories_``, ``statistics_``, ...): a class with scikit-learn's names converts too.
 """
 
 import numpy as np

@@ -1,9 +1,8 @@
 """Converters for feature transforms: scalers, imputer, normaliser, polynomial features, PCA.
 
 Each reads public fitted attributes into float64 NumPy arrays and returns a list of
-:class:`~outofcore.compiled._spec.Node`; no torch here (``_steps.py`` runs the records). They read
-attributes only, so an estimator with scikit-learn's fitted attributes (outofcore's own scalers)
-converts the same way.
+:class:`~outofcore.compiled._spec.Node` (``_steps.py`` runs them): a class with scikit-learn's
+fitted attributes (outofcore's own scalers) converts the same way.
 """
 
 import numpy as np

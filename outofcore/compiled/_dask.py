@@ -1,9 +1,6 @@
-"""Compiled models on dask input: one ``map_blocks`` task per row block, with explicit output meta,
-and scores of lazy predictions.
-
-dask is imported only here, and only when a dask collection is passed in. With the registry's
-table of outofcore's own estimators, these are the only places compiled/ takes names from the
-rest of outofcore.
+"""Compiled models on dask input: one ``map_blocks`` task per row block with explicit output meta,
+and scores of lazy predictions. dask is imported only here, when a dask collection comes in; with
+the registry's table, the only place compiled/ takes names from the rest of outofcore.
 """
 
 import functools

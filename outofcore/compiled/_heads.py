@@ -1,12 +1,9 @@
 """Prediction heads: the final estimator of a compiled pipeline, as a tensor program or a CPU kernel.
 
-Every head computes its raw output (scores, logits, distances, summed leaf values) with its
-tensor program, or on the CPU with its family's kernel (``_kernels``) where numba runs; which one
-is decided when the head is built. Links and decisions are written once against :class:`Ops`,
-so the two paths share them: torch functions on tensors, NumPy ones on the kernel's arrays.
-
-Classifier heads return class *indices* from ``predict`` (bool for a two-class sign test);
-mapping them to labels happens outside, where string labels can live.
+A head computes its raw output (scores, logits, distances) with its tensor program or, decided when
+it is built, its family's CPU kernel (``_kernels``). Links and decisions are written once against
+:class:`Ops` (torch on tensors, NumPy on a kernel's arrays). Classifier heads return class
+*indices* (bool for a two-class sign test); labels are mapped outside, where strings can live.
 """
 
 import numpy as np
@@ -97,11 +94,8 @@ class Head(Module):
 
 
 class LinearModel(Head):
-    """Linear classifiers and regressors, multinomial and Bernoulli naive Bayes: ``x @ W + b``.
-
-    After a ColumnTransformer the weights were pushed into its branches (``fused_input``): the
-    input already is ``x @ W``.
-    """
+    """Linear classifiers and regressors, multinomial and Bernoulli naive Bayes: ``x @ W + b``
+    (with ``fused_input`` the weights were pushed into the steps: the input is ``x @ W``)."""
 
     has_kernel = True
 
@@ -192,11 +186,8 @@ class MLP(Head):
 
 
 class KMeans(Head):
-    """Nearest centre (predict), distances (transform) and squared distance to it (score).
-
-    One formula for all three: the distance by direct differences; the label is the first arg-min
-    of the distances ``transform`` returns.
-    """
+    """Nearest centre (predict), distances (transform), squared distance to it (score): one
+    formula, direct differences; the label is the first arg-min of what ``transform`` returns."""
 
     has_kernel = True
 

@@ -1,17 +1,14 @@
 """The input table to the 2-D array the tensor program reads, and the values it must not hold.
 
-Input arrives as a NumPy array, a pandas DataFrame (numeric, object, ``str``/string and
-``category`` columns, with None, NaN or ``pd.NA`` for missing values), a ``pyarrow.Table`` /
-``RecordBatch``, or a torch tensor; columns are matched by name when the model was fitted on
-named columns. Each encoded column is mapped to codes by one vectorised lookup
-(``pyarrow.compute.index_in`` for arrow columns, ``pandas.Index.get_indexer`` otherwise).
+Input is a NumPy array, a pandas DataFrame (numeric, object, ``str``/string and ``category``
+columns; None, NaN or ``pd.NA`` missing), a pyarrow Table/RecordBatch or a torch tensor, matched by
+column name where the model was fitted on names. An encoded column is mapped to codes by one
+vectorised lookup (``pyarrow.compute.index_in`` for arrow, ``pandas.Index.get_indexer`` else).
 
-NaN and infinity are refused where scikit-learn refuses them, column by column: the first step
-that reads a column decides (``Node.attrs["accepts"]``). Scalers pass NaN on to the next step but
-refuse infinity; SimpleImputer and the classic trees accept NaN; HistGradientBoosting accepts
-anything; every other step wants finite values. Classic trees also refuse values beyond
-float32's range, which scikit-learn's cast to float32 turns into infinity. Columns of category
-codes are the lookups' business.
+NaN and infinity are refused where scikit-learn refuses them, as the first step reading a column
+says (``Node.attrs["accepts"]``): scalers pass NaN on but refuse infinity; SimpleImputer and
+classic trees accept NaN (trees refuse values past float32's range, which their cast makes
+infinite); HistGradientBoosting accepts anything; other steps want finite values.
 """
 
 import functools

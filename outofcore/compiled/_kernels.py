@@ -1,14 +1,10 @@
-"""CPU kernels, one per model family, compiled by numba: the alternative to the tensor program on CPU.
+"""CPU kernels, one per model family, compiled by numba: on the CPU, instead of the tensor program.
 
-A head uses its family's kernel on the CPU when numba can run in the process (chosen once, when
-the compiled model is built); the tensor program stays the reference, and what GPUs and ONNX
-export run. A kernel reads the same arrays as the tensor program and returns what it returns
-(scores, logits, raw sums of leaf values, nearest centres), so links and labels are shared.
-
-Each kernel is serial and releases the GIL; :func:`run` cuts a batch into one contiguous part per
-thread (``torch.get_num_threads()``), and runs a small batch in the calling thread. numba compiles
-a kernel on its first call for the dtypes given (float32 and float64 inputs) and caches it on
-disk.
+A head uses its family's kernel on the CPU where numba runs (decided when the model is built); the
+tensor program stays the reference that GPUs and ONNX export run. A kernel reads the arrays the
+tensor program reads and returns what it returns (scores, logits, summed leaf values, nearest
+centres), so links and labels are shared. Kernels are serial and release the GIL: :func:`run`
+gives each thread (``torch.get_num_threads()``) a contiguous part of a large batch.
 """
 
 import functools
@@ -67,14 +63,12 @@ def run(kernel, x, consts, outs):
 
 def _jit(fn):
     # reassoc and contract only: sums may be reordered and fused, but NaN and infinity keep their
-    # meaning (the checks and the trees' NaN routing rely on them). Compiled code is cached on
-    # disk; a process where numba cannot run (no pickle) never gets this far.
+    # meaning (the trees' NaN routing relies on it). Compiled code is cached on disk.
     return numba.njit(nogil=True, cache=True, fastmath={"reassoc", "contract"})(fn) if AVAILABLE else None
 
 
 def _linear(x, wt, b, out):
-    # out = x @ wt.T + b. Four rows at a time: four independent sums keep the multiply-adds busy
-    # while the next rows load.
+    # out = x @ wt.T + b, four rows at a time: independent sums keep the multiply-adds busy.
     n, d = x.shape
     for c in range(wt.shape[0]):
         w = wt[c]
@@ -100,11 +94,10 @@ ACTIVATIONS = {"identity": 0, "relu": 1, "tanh": 2, "logistic": 3}
 
 
 def _mlp(x, weights, shapes, biases, activation, fused, out):
-    # An MLP's layers over tiles of 32 rows, so a tile's layer outputs stay in L1 while the next
-    # layer reads them. Four rows share each weight row as it streams through the inner loop (a
-    # tile is padded to a multiple of four rows; the padding is never written out). Layer l's
-    # weights are the next ``shapes[l, 0] * shapes[l, 1]`` values of ``weights`` (row-major), its
-    # biases the next ``shapes[l, 1]`` of ``biases``; a fused first layer adds its input to them.
+    # Layers over tiles of 32 rows (a tile's outputs stay in L1 for the next layer); four rows
+    # share each weight row as it streams by (tiles are padded to a multiple of four). Layer l's
+    # weights are the next shapes[l, 0] * shapes[l, 1] values of ``weights``, its biases the next
+    # shapes[l, 1] of ``biases``; a fused first layer adds its input to them.
     n = x.shape[0]
     width = max(x.shape[1], shapes.max())
     a = np.zeros((32, width), x.dtype)
@@ -153,11 +146,9 @@ def _mlp(x, weights, shapes, biases, activation, fused, out):
 
 
 def _nearest(x, centers, labels, best, dist):
-    # Distance to every centre by direct differences (no |x|^2 - 2x.c + |c|^2 expansion, which
-    # cancels in float32 far from the origin), as the tensor program computes it; the label is
-    # the first centre of least distance, the arg-min of the distances transform returns. A tile
-    # of rows is transposed so that the inner loops run along rows, vectorised. A row with no
-    # finite distance (a NaN or infinite feature) keeps best = inf.
+    # Distances by direct differences, as the tensor program (the |x|^2 - 2x.c + |c|^2 expansion
+    # cancels in float32 far from the origin); the label is the first arg-min of the distances
+    # transform returns. Tiles of rows are transposed so inner loops run along rows, vectorised.
     n, d = x.shape
     tile = 256
     xt = np.zeros((d, tile), x.dtype)
@@ -198,12 +189,10 @@ def _cat_right(v, row, bitsets, right):
 
 def _trees(x, roots, depth, feature, threshold, left, nan_right, cat, bitsets, categorical, value,
            out):
-    # A block of rows walks every tree. The walks, (tree, row) pairs taken tree by tree, go eight
-    # at a time as explicit chains: independent loads keep the CPU busy while each chain waits
-    # for its node. Eight rows of one tree in a large block; a few rows walk eight trees side by
-    # side. A group stops once all eight reach leaves (a leaf points to itself, so walking on is
-    # harmless). Blocks that hold a NaN pay for the missing-value rule. ``out`` holds the base
-    # score on entry.
+    # A block of rows walks every tree: the (tree, row) walks go eight at a time as explicit chains,
+    # whose independent loads keep the CPU busy (eight rows of a tree; a few rows walk eight trees
+    # side by side). A group stops when all eight reach leaves (leaves point to themselves). Only
+    # blocks holding a NaN pay for the missing-value rule. ``out`` holds the base score on entry.
     n, d = x.shape
     n_trees, n_out = roots.shape[0], value.shape[1]
     rows, trees = np.empty(8, np.int64), np.empty(8, np.int64)

@@ -1,10 +1,8 @@
 """CompiledPipeline: a fitted pipeline as torch modules, with scikit-learn's prediction methods.
 
-Inputs may be NumPy arrays, pandas DataFrames, pyarrow tables, torch tensors (outputs stay torch,
-on the model's device) or dask arrays/DataFrames (outputs are lazy ``map_blocks`` results). A call
-builds the input array (categories looked up) and checks it for values scikit-learn
-would refuse (``_inputs``), runs the transform steps and the head, and maps class indices to
-labels. Batches are cut into chunks that keep the tensor program's intermediates within a budget.
+A call builds the input array and checks it for values scikit-learn refuses (``_inputs``), runs
+the steps and the head (in chunks that bound the tensor program's intermediates), and maps class
+indices to labels. Torch input gives torch output; dask input, lazy ``map_blocks`` results.
 """
 
 import functools
@@ -84,13 +82,16 @@ def _score(pred, y, sample_weight, *, kind):
     return _numpy_r2(np.asarray(pred), y, w)
 
 
-def _step_bytes(nodes, width):
+def _row_floats(nodes, width):
+    """Intermediate floats per row of a tensor program (to size its chunks)."""
     total = 0
     for node in nodes:
-        if node.op in ("chain", "columns"):
-            total += sum(_step_bytes(c.children, width) for c in node.children)
+        total += sum(_row_floats(c.children, width) for c in node.children)
+        big = {"distances": "centers", "kmeans": "centers", "gaussian_nb": "theta"}.get(node.op)
+        total += node.arrays[big].size if big else (  # differences to every centre or class
+            6 * len(node.arrays["roots"]) if node.op == "trees" else
+            node.width(width) * (width if node.op == "embed" else 1))  # embed: rows gathered
         width = node.width(width)
-        total += width
     return total
 
 
@@ -165,8 +166,8 @@ class CompiledPipeline:
         # A CPU kernel with no steps before it reads the NumPy input directly.
         self._direct = not graph.steps and self._head.kernel
         n_in = len(graph.inputs) if graph.inputs is not None else graph.n_features_in
-        self._row_bytes = (_step_bytes(graph.steps, n_in) + getattr(self._head, "bytes_per_row", 0)
-                           + (0 if self._head.kernel else 64)) * self._np_dtype.itemsize
+        nodes = graph.steps + ([head] if head is not None and not self._head.kernel else [])
+        self._row_bytes = max(1, _row_floats(nodes, n_in)) * self._np_dtype.itemsize
 
     def __repr__(self):
         return (f"CompiledPipeline({self.graph.source}, device={str(self.device)!r}, "
@@ -238,7 +239,7 @@ class CompiledPipeline:
         if self.batch_size is not None:
             return self.batch_size
         budget = _CHUNK_BYTES.get(self.device.type, _CHUNK_BYTES["cuda"])
-        return max(1024, budget // max(1, self._row_bytes))
+        return max(1024, budget // self._row_bytes)
 
     def _run(self, method, X):
         if (type(X) is np.ndarray and X.dtype == self._np_dtype and self.graph.inputs is None

@@ -1,11 +1,9 @@
 """Which fitted objects compile, and how: an explicit dict from class to converter.
 
-A converter is ``converter(estimator, ctx) -> list of Node`` (see :class:`Context`); it reads the
-estimator's fitted attributes only, so another class with scikit-learn's attribute names (such as
-outofcore's own scalers and encoders) registers with the same converter: :func:`register`.
-
-The registry is built on first use, importing scikit-learn and outofcore's estimators inside the
-builder: a serving process that only loads saved models imports neither.
+A converter is ``converter(estimator, ctx) -> list of Node`` (see :class:`Context`) and reads
+fitted attributes only, so a class with scikit-learn's attribute names (outofcore's scalers and
+encoders) registers with the same converter (:func:`register`). Built on first use: a serving
+process that only loads saved models imports neither scikit-learn nor outofcore's estimators.
 """
 
 import numpy as np
@@ -88,14 +86,10 @@ def registry():
 
 
 def register(cls, converter):
-    """Compile instances of ``cls`` with ``converter`` (one of the converters above, or any
-    ``converter(estimator, ctx) -> list of Node``)."""
+    """Compile instances of ``cls`` with ``converter``: any ``converter(estimator, ctx) -> list of
+    Node``, such as the one of a scikit-learn class whose fitted attributes ``cls`` shares:
+    ``register(ooc.OneHotEncoder, registry()[sklearn.preprocessing.OneHotEncoder])``."""
     registry()[cls] = converter
-
-
-def converter_of(name):
-    """The converter registered for the class named ``name`` (to register a look-alike class)."""
-    return next(conv for cls, conv in registry().items() if cls.__name__ == name)
 
 
 class Context:

@@ -1,7 +1,7 @@
 """Saving and loading compiled pipelines: one safetensors file, the graph as JSON in its header.
 
-The format holds numbers and JSON only (category vocabularies included): loading it runs neither
-pickle nor scikit-learn, so a serving process needs numpy, pandas, torch and safetensors.
+Numbers and JSON only (category vocabularies included): loading runs neither pickle nor
+scikit-learn.
 """
 
 import json

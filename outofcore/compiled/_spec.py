@@ -1,8 +1,7 @@
 """The description of a compiled pipeline: plain JSON attributes plus NumPy arrays.
 
-Converters produce these records from fitted scikit-learn objects, the torch modules are built
-from them, and the save format is exactly them (JSON + safetensors). Nothing here imports torch
-or scikit-learn, so a serving process can read a saved model with neither pickle nor sklearn.
+Converters produce these records, the torch modules are built from them, and the save format is
+exactly them (JSON + safetensors): no torch, scikit-learn or pickle is needed to read one.
 """
 
 from dataclasses import dataclass, field
@@ -67,10 +66,9 @@ class Graph:
     source : str
         The class name of the converted object, for messages and ``repr``.
     inputs : list of dict or None
-        The columns the tensor program reads, built from the input table before it runs: each
-        ``{"source": i}`` (input column ``i`` as numbers) or ``{"source": i, "lookup": {...}}``
-        (column ``i``'s categories mapped to codes, see ``_inputs.Lookup``). None: the input
-        columns as they are.
+        The columns the tensor program reads: ``{"source": i}`` (input column ``i`` as numbers) or
+        ``{"source": i, "lookup": {...}}`` (its categories as codes, ``_inputs.Lookup``). None:
+        the input columns as they are.
     """
 
     steps: list

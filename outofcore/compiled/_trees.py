@@ -1,16 +1,13 @@
 """Tree ensembles: the node table of ``_convert_trees`` walked by a tensor program or the CPU kernel.
 
-The tensor program walks every tree for every row at once: ``max_depth`` rounds of
-``node = left[node] + goes_right`` with a gather of the feature each node tests, then sums the
-rows of ``value`` the walks end at. On the CPU the numba kernel (``_kernels.trees``) walks the same
-table a block of rows at a time.
+The tensor program walks every tree for every row at once, ``max_depth`` rounds of
+``node = left[node] + goes_right``, then sums the ``value`` rows reached; the CPU kernel
+(``_kernels.trees``) walks the same table a block of rows at a time.
 
-Comparisons reproduce scikit-learn exactly. Its classic trees compare ``float32(x) <= t`` with a
-float64 threshold ``t``, which equals ``x32 <= t32`` once the threshold is rounded *down* to
-float32 (scikit-learn#14747); HistGradientBoosting compares float64 input with float64
-thresholds, so float64 input is compared in float64 and float32 input with the rounded-down
-thresholds. A NaN takes the child its node recorded; a categorical split sends the categories
-in its bitset left.
+Comparisons are scikit-learn's, exactly. Classic trees compare ``float32(x) <= t`` (t float64),
+which is ``x32 <= t32`` with t rounded *down* to float32 (scikit-learn#14747); HistGradientBoosting
+compares float64 input in float64, float32 input against the rounded-down thresholds. NaN takes
+the child its node recorded; a categorical split sends the categories in its bitset left.
 """
 
 import numpy as np
@@ -51,7 +48,6 @@ class TreeEnsemble(Head):
                 tensor = torch.as_tensor(value, device=device)
                 self.register_buffer(name, tensor.long() if value.dtype.kind in "iu" else tensor,
                                      persistent=False)
-        self.bytes_per_row = len(arrays["roots"]) * 48
         link = node.attrs.get("link", "identity")
         self.to_proba = (lambda ops, r: r) if self.output == "proba" else LINKS.get(link)
         self.exp = link == "exp"
