@@ -77,7 +77,7 @@ NUMERIC = {
     "logistic-3": (lambda: _scaled(linear_model.LogisticRegression()), "X", "three"),
     "logistic-2-words": (lambda: _scaled(linear_model.LogisticRegression()), "X", "words"),
     "logistic-cv": (lambda: _scaled(linear_model.LogisticRegressionCV(
-        cv=3, l1_ratios=(0.0,), scoring="accuracy", use_legacy_attributes=False)), "X", "two"),
+        Cs=2, cv=2, l1_ratios=(0.0,), scoring="accuracy", use_legacy_attributes=False)), "X", "two"),
     "sgd-log-3": (lambda: _scaled(linear_model.SGDClassifier(loss="log_loss", random_state=0)), "X", "three"),
     "sgd-huber-2": (lambda: _scaled(linear_model.SGDClassifier(loss="modified_huber", random_state=0)),
                     "X", "two"),
@@ -109,10 +109,10 @@ NUMERIC = {
                                                               random_state=0)), "X", "value"),
     "linear-svr": (lambda: _scaled(svm.LinearSVR(loss="squared_epsilon_insensitive", dual=False)),
                    "X", "value"),
-    "kmeans": (lambda: cluster.KMeans(n_clusters=5, n_init=1, random_state=0), "X", None),
+    "kmeans": (lambda: cluster.KMeans(n_clusters=5, n_init=1, max_iter=20, random_state=0), "X", None),
     "minibatch-kmeans-1": (lambda: cluster.MiniBatchKMeans(n_clusters=1, n_init=1, random_state=0), "X", None),
     "kmeans-feature-step": (lambda: pipeline.make_pipeline(
-        preprocessing.StandardScaler(), cluster.KMeans(n_clusters=4, n_init=1, random_state=0),
+        preprocessing.StandardScaler(), cluster.KMeans(n_clusters=4, n_init=1, max_iter=20, random_state=0),
         linear_model.LogisticRegression()), "X", "three"),
     "tree-3": (lambda: tree.DecisionTreeClassifier(max_depth=6, random_state=0), "X_nan", "three"),
     "forest-2": (lambda: ensemble.RandomForestClassifier(n_estimators=7, max_depth=5, random_state=0),

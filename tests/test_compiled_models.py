@@ -65,11 +65,11 @@ def test_missing_values_follow_training(name, cpu_kernels, rng):
 def test_hist_boosting_categorical_features(cpu_kernels, rng):
     """HGB with integer-coded categorical features: seen, unseen, negative and missing categories
     go where sklearn sends them."""
-    n = 3000
+    n = 1500
     X = np.column_stack([rng.integers(0, 12, n), rng.integers(0, 3, n), rng.normal(size=n)]).astype(float)
     y = np.isin(X[:, 0], [1, 4, 5, 9]) * 2 + X[:, 1] + X[:, 2] + rng.normal(scale=0.1, size=n)
     X[rng.random(n) < 0.05, 0] = np.nan
-    model = ensemble.HistGradientBoostingRegressor(max_iter=15, categorical_features=[0, 1],
+    model = ensemble.HistGradientBoostingRegressor(max_iter=8, categorical_features=[0, 1],
                                                    random_state=0).fit(X, y)
     X_test = X[:500].copy()
     X_test[:20, 0] = [12, 40, -1, np.nan, 3.0] * 4  # unseen, unseen, negative, missing, seen
