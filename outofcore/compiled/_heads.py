@@ -35,7 +35,7 @@ class Ops:
     def where(self, cond, a, b):
         return torch.where(cond, a, b) if self.torch else np.where(cond, a, b)
 
-    def array(self, x, head):
+    def array(self, x):
         """``x`` in this side's array type (a CPU kernel reads C-ordered NumPy arrays)."""
         if self.torch:
             return x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
@@ -109,7 +109,7 @@ class LinearModel(Head):
                            for t in (np.float32, np.float64)}
 
     def scores(self, x):
-        x = self.ops.array(x, self)
+        x = self.ops.array(x)
         if not self.kernel:
             s = x + self.bias if self.fused else torch.addmm(self.bias, x, self.weight)
             if self.guard is not None:
@@ -157,7 +157,7 @@ class MLP(Head):
         self.flat = {}
 
     def logits(self, x):
-        x = self.ops.array(x, self)
+        x = self.ops.array(x)
         if self.kernel:
             if x.dtype not in self.flat:  # the kernel's layout: all layers in one buffer
                 self.flat[x.dtype] = (
@@ -195,7 +195,7 @@ class KMeans(Head):
         return lambda x: self.distances(x, name)
 
     def distances(self, x, want):
-        x = self.ops.array(x, self)
+        x = self.ops.array(x)
         if self.kernel:
             n, k = x.shape[0], self.centers.shape[0]
             labels, best = np.empty(n, np.int32), np.empty(n, x.dtype)
@@ -214,7 +214,7 @@ class GaussianNB(Head):
     """Gaussian naive Bayes: per-class log-likelihood, arg-max and softmax (tensor program only)."""
 
     def jll(self, x):
-        diff = self.ops.array(x, self)[:, None, :] - self.theta
+        diff = self.ops.array(x)[:, None, :] - self.theta
         return self.const - 0.5 * (diff * diff * self.inv_var).sum(dim=2)
 
     def m_predict(self, x):

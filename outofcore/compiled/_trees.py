@@ -85,7 +85,7 @@ class TreeEnsemble(Head):
         return self.value[k].sum(dim=1) + self.base
 
     def raw(self, x):
-        x = self.ops.array(x, self)
+        x = self.ops.array(x)
         return self._kernel_raw(x) if self.kernel else self._tensor_raw(x)
 
     def m_predict(self, x):
