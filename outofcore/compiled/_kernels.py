@@ -248,8 +248,15 @@ def _trees(x, roots, depth, feature, threshold, left, nan_right, cat, bitsets, c
                 if ((left[k0] == k0) & (left[k1] == k1) & (left[k2] == k2) & (left[k3] == k3)
                         & (left[k4] == k4) & (left[k5] == k5) & (left[k6] == k6) & (left[k7] == k7)):
                     break
+            if count - group >= 8:
+                for c in range(n_out):
+                    out[i0, c] += value[k0, c]; out[i1, c] += value[k1, c]
+                    out[i2, c] += value[k2, c]; out[i3, c] += value[k3, c]
+                    out[i4, c] += value[k4, c]; out[i5, c] += value[k5, c]
+                    out[i6, c] += value[k6, c]; out[i7, c] += value[k7, c]
+                continue
             walks, nodes = (i0, i1, i2, i3, i4, i5, i6, i7), (k0, k1, k2, k3, k4, k5, k6, k7)
-            for j in range(min(8, count - group)):
+            for j in range(count - group):
                 for c in range(n_out):
                     out[walks[j], c] += value[nodes[j], c]
 
