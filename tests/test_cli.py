@@ -162,6 +162,17 @@ def test_overwrite_replaces_the_model(workdir, tmp_path):
         assert json.loads((tmp_path / "m.skops.meta.json").read_text())["seed"] == seed
 
 
+def test_compile_overwrite_replaces_the_compiled_model(workdir, tmp_path):
+    """compile refuses an existing output, and replaces it with --overwrite."""
+    pytest.importorskip("torch")
+    out = tmp_path / "m.safetensors"
+    args = ["compile", str(workdir / "model.skops"), "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    out.write_bytes(b"kept")
+    assert main(args) == 1 and out.read_bytes() == b"kept"
+    assert main(args + ["--overwrite"]) == 0 and out.read_bytes() != b"kept"
+
+
 @pytest.mark.parametrize("args, code, words", [
     ([], 2, "a command is required"),
     (["fit", "train.parquet", "--target", "target", "--model", "forest", "--out", "x"], 2,
@@ -317,7 +328,9 @@ def test_csv_data_fits_like_parquet(tmp_path, capsys):
                      "--block-rows", "400", "--out", str(tmp_path / f"{fmt}.skops")]) == 0
     coefs = [load_model(tmp_path / f"{fmt}.skops")[-1].estimator_.coef_
              for fmt in ("parquet", "csv")]
-    np.testing.assert_allclose(coefs[0], coefs[1], rtol=1e-6)
+    # The parquet file holds float32 columns, the CSV their decimal text, read as float64: the
+    # fits differ by that rounding only.
+    np.testing.assert_allclose(coefs[0], coefs[1], rtol=1e-4)
 
 
 def test_demo_runs_the_whole_path(tmp_path):

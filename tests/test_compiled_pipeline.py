@@ -1,4 +1,4 @@
-"""Pipelines, ColumnTransformers, Incremental and the input types of compiled models."""
+"""Pipelines, ColumnTransformers, input types and refusals of compiled models."""
 
 import numpy as np
 import pandas as pd
@@ -6,19 +6,17 @@ import pytest
 import torch
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.compose import ColumnTransformer
-from sklearn.decomposition import PCA, IncrementalPCA
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.decomposition import PCA
 from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression, SGDClassifier, SGDRegressor
+from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.naive_bayes import MultinomialNB
-from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
+from sklearn.preprocessing import KBinsDiscretizer, MinMaxScaler, StandardScaler
 from sklearn.svm import SVC
 
 import outofcore as ooc
-from outofcore.compiled._pipeline import _STREAM_BYTES
-from outofcore.compiled._testing import assert_labels_match, assert_values_close
+
+from _parity import assert_labels_match, assert_values_close
 
 
 def _frame(X):
@@ -28,7 +26,8 @@ def _frame(X):
 @pytest.mark.parametrize("remainder", ["drop", "passthrough"])
 @pytest.mark.parametrize("by_name", [True, False])
 def test_column_transformer_parity(remainder, by_name, classification_data):
-    """ColumnTransformer over numeric columns (by name or index) + a model matches sklearn."""
+    """ColumnTransformer over numeric columns (by name or index) + a model matches sklearn, and
+    its transform alone too."""
     X, y = classification_data
     df = _frame(X)
     cols = (["f0", "f1"], ["f3"]) if by_name else ([0, 1], [3])
@@ -36,9 +35,8 @@ def test_column_transformer_parity(remainder, by_name, classification_data):
                             ("mm", make_pipeline(MinMaxScaler(), PCA(n_components=1)), cols[1])],
                            remainder=remainder)
     model = make_pipeline(ct, LogisticRegression()).fit(df if by_name else X, y)
-    compiled = ooc.compile_pipeline(model)
     data = df if by_name else X
-    assert_values_close(compiled.predict_proba(data), model.predict_proba(data))
+    assert_values_close(ooc.compile_pipeline(model).predict_proba(data), model.predict_proba(data))
     assert_values_close(ooc.compile_pipeline(model[0]).transform(data), model[0].transform(data))
 
 
@@ -47,8 +45,7 @@ def test_column_transformer_slices_and_masks(classification_data):
     X, y = classification_data
     mask = np.array([False, True, False, True, False])
     ct = ColumnTransformer([("a", StandardScaler(), slice(0, 2)), ("b", "passthrough", mask),
-                            ("c", "drop", [4])])
-    ct.fit(X)
+                            ("c", "drop", [4])]).fit(X)
     assert_values_close(ooc.compile_pipeline(ct).transform(X), ct.transform(X))
 
 
@@ -57,23 +54,35 @@ def test_pandas_columns_are_reordered(classification_data):
     X, y = classification_data
     df = _frame(X)
     model = make_pipeline(StandardScaler(), LogisticRegression()).fit(df, y)
-    shuffled = df[["f3", "f0", "f4", "f2", "f1"]]
     compiled = ooc.compile_pipeline(model)
     assert list(compiled.feature_names_in_) == list(df.columns)
-    assert_labels_match(compiled.predict(shuffled), model.predict(df))
+    assert_labels_match(compiled.predict(df[["f3", "f0", "f4", "f2", "f1"]]), model.predict(df))
     with pytest.raises(ValueError, match=r"columns \['f4'\] are missing"):
         compiled.predict(df.drop(columns="f4"))
 
 
-@pytest.mark.parametrize("device_input", ["numpy", "torch", "float64"])
-def test_input_types(device_input, classification_data):
-    """numpy, float64 numpy and torch inputs give the same labels; torch in gives torch out."""
+def test_arrow_table_input(classification_data):
+    """A pyarrow Table is read by column name, like a DataFrame."""
+    import pyarrow as pa
+
+    X, y = classification_data
+    df = _frame(X)
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(df, y)
+    table = pa.Table.from_pandas(df[["f4", "f3", "f2", "f1", "f0"]], preserve_index=False)
+    assert_values_close(ooc.compile_pipeline(model).predict_proba(table), model.predict_proba(df))
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch", "float64", "fortran", "list"])
+def test_input_types(kind, classification_data):
+    """NumPy (any order and dtype), lists and torch inputs give the same labels; torch in gives
+    torch out."""
     X, y = classification_data
     model = make_pipeline(StandardScaler(), SGDClassifier(random_state=0)).fit(X, y)
     compiled = ooc.compile_pipeline(model)
-    data = {"numpy": X, "torch": torch.from_numpy(X), "float64": X.astype(np.float64)}[device_input]
+    data = {"numpy": X, "torch": torch.from_numpy(X), "float64": X.astype(np.float64),
+            "fortran": np.asfortranarray(X), "list": X.tolist()}[kind]
     pred = compiled.predict(data)
-    assert isinstance(pred, torch.Tensor) == (device_input == "torch")
+    assert isinstance(pred, torch.Tensor) == (kind == "torch")
     assert_labels_match(np.asarray(pred), model.predict(X))
 
 
@@ -91,11 +100,11 @@ def test_unsupported_step_names_class_and_alternatives(classification_data):
     """An unsupported estimator raises TypeError naming it, its step, and the supported classes."""
     X, y = classification_data
     model = make_pipeline(StandardScaler(), SVC()).fit(X[:200], y[:200])
-    expected = r"step 'svc'.*sklearn.svm._classes.SVC.*Supported:.*LogisticRegression"
+    expected = r"step 'svc'.*sklearn.svm._classes.SVC.*Supported:.*LogisticRegression.*OneHotEncoder"
     with pytest.raises(TypeError, match=expected):
         ooc.compile_pipeline(model)
-    with pytest.raises(TypeError, match="OneHotEncoder"):
-        ooc.compile_pipeline(OneHotEncoder().fit(X[:10]))
+    with pytest.raises(TypeError, match="KBinsDiscretizer"):
+        ooc.compile_pipeline(KBinsDiscretizer(quantile_method="averaged_inverted_cdf").fit(X[:100]))
 
 
 def test_predictor_in_the_middle_is_refused(classification_data):
@@ -126,33 +135,6 @@ def test_passthrough_steps_and_methods(classification_data):
         compiled.predict_proba(X)
 
 
-def _incremental_models():
-    return {
-        "sgd": (SGDClassifier(loss="log_loss", random_state=0), "classifier"),
-        "sgd-regressor": (SGDRegressor(random_state=0), "regressor"),
-        "mlp": (MLPClassifier(hidden_layer_sizes=(8,), random_state=0), "classifier"),
-        "kmeans": (MiniBatchKMeans(n_clusters=3, random_state=0, n_init=1), "clusterer"),
-        "ipca": (IncrementalPCA(n_components=2), "transformer"),
-    }
-
-
-@pytest.mark.parametrize("name", list(_incremental_models()))
-def test_incremental_is_unwrapped(name, classification_data):
-    """Incremental(estimator) compiles to its fitted estimator_ with the same outputs."""
-    X, y = classification_data
-    est, task = _incremental_models()[name]
-    target = y.astype(np.float64) if task == "regressor" else y
-    model = ooc.Incremental(est, epochs=2, random_state=0).fit(StandardScaler().fit_transform(X), target)
-    compiled = ooc.compile_pipeline(model)
-    Xs = StandardScaler().fit_transform(X)
-    method = "transform" if task == "transformer" else "predict"
-    ours, ref = getattr(compiled, method)(Xs), getattr(model.estimator_, method)(Xs)
-    if task in ("classifier", "clusterer"):
-        assert_labels_match(ours, ref)
-    else:
-        assert_values_close(ours, ref)
-
-
 def test_repr_and_to_device(classification_data):
     """repr names the source model; to('cpu') builds an equivalent copy."""
     X, y = classification_data
@@ -164,57 +146,25 @@ def test_repr_and_to_device(classification_data):
     np.testing.assert_array_equal(moved.predict(X), model.predict(X))
 
 
-@pytest.mark.parametrize("make", [
-    lambda: make_pipeline(StandardScaler(), SGDClassifier(random_state=0)),
-    lambda: make_pipeline(StandardScaler(), LogisticRegression()),
-    lambda: MiniBatchKMeans(n_clusters=5, n_init=1, random_state=0),
-], ids=["scaler+sgd", "logistic", "kmeans"])
-def test_single_pass_heads_run_large_batches_whole(make, classification_data):
-    """A head that reads each row once predicts a million rows in one call; same labels as chunks.
-
-    Layered outputs (probabilities) keep the cache-sized chunks.
-    """
+def test_scalers_fold_into_the_linear_layer(classification_data):
+    """Scaler + PCA + LogisticRegression compile to one linear head; unfused, the same outputs."""
     X, y = classification_data
-    model = make().fit(X, y)
-    compiled = ooc.compile_pipeline(model)
-    assert compiled._rows_per_chunk(10**6, "predict") >= 10**6
-    if hasattr(model, "predict_proba"):
-        assert compiled._rows_per_chunk(10**6, "predict_proba") < 10**5
-    chunked = ooc.compile_pipeline(model, batch_size=7)
-    np.testing.assert_array_equal(compiled.predict(X), chunked.predict(X))
-    assert_labels_match(compiled.predict(X), model.predict(X))
-
-
-def test_mlp_keeps_cache_sized_chunks(classification_data):
-    X, y = classification_data
-    model = MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
-    with pytest.warns(ConvergenceWarning):
-        model.fit(X, y)
-    compiled = ooc.compile_pipeline(model)
-    rows = compiled._rows_per_chunk(10**6, "predict")
-    # Chunks within the MLP's cache budget, not the whole-batch budget of single-pass heads.
-    assert rows * compiled._fixed_bytes <= compiled._head.cpu_chunk_bytes < _STREAM_BYTES
-    assert rows < 10**6
+    model = make_pipeline(StandardScaler(), PCA(n_components=3), LogisticRegression()).fit(X, y)
+    fused, unfused = ooc.compile_pipeline(model), ooc.compile_pipeline(model, fuse=False)
+    assert fused.graph.steps == [] and len(unfused.graph.steps) == 2
+    for compiled in (fused, unfused):
+        assert_values_close(compiled.predict_proba(X), model.predict_proba(X))
 
 
 def test_column_ordered_input_is_used_as_it_is_where_the_head_reads_columns(classification_data):
-    """A linear head's predict and decision_function read a column-ordered (Fortran) block
-    without copying it; other methods and heads copy it to rows first. Outputs are the same."""
+    """A lone linear head reads a column-ordered (Fortran) block for predict and
+    decision_function (``predict_to_parquet`` builds such blocks for it); others do not."""
     X, y = classification_data
-    XF = np.asfortranarray(X)
     linear = ooc.compile_pipeline(make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y))
-    for method in ("predict", "decision_function"):
-        assert linear._takes_columns(method)
-        assert np.shares_memory(linear._tensor(XF, method).numpy(), XF)
-    assert not linear._takes_columns("predict_proba")
-    assert not np.shares_memory(linear._tensor(XF, "predict_proba").numpy(), XF)
-    np.testing.assert_array_equal(linear.predict(XF), linear.predict(X))
-    np.testing.assert_allclose(linear.decision_function(XF), linear.decision_function(X),
-                               rtol=1e-5, atol=1e-6)
     kmeans = ooc.compile_pipeline(MiniBatchKMeans(n_clusters=3, n_init=1, random_state=0).fit(X))
-    unfused = ooc.compile_pipeline(make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y),
-                                   fuse=False)
-    assert not kmeans._takes_columns("predict")
-    np.testing.assert_array_equal(kmeans.predict(XF), kmeans.predict(X))
-    assert unfused.graph.steps and not unfused._takes_columns("predict")
-    np.testing.assert_array_equal(unfused.predict(XF), linear.predict(X))
+    assert linear._takes_columns("predict") and linear._takes_columns("decision_function")
+    assert not linear._takes_columns("predict_proba") and not kmeans._takes_columns("predict")
+    XF = np.asfortranarray(X)
+    np.testing.assert_array_equal(linear.predict(XF), linear.predict(X))
+    np.testing.assert_allclose(linear.decision_function(XF), linear.decision_function(X), rtol=1e-5,
+                               atol=1e-5)

@@ -255,7 +255,7 @@ def cmd_compile(args):
     args.watch.lap("loading the model")
     compiled = compile_pipeline(model, device=args.device, dtype=args.dtype)
     args.watch.lap("compiling")
-    compiled.save(args.out)
+    compiled.save(args.out, overwrite=args.overwrite)
     meta = load_metadata(args.model)
     if meta:
         write_json(meta_path(args.out), {**meta, "compiled_from": os.path.abspath(args.model),
@@ -345,7 +345,7 @@ def cmd_demo(args):
                   f"({_rate(5 * part, spent)})")
         fit_args = argparse.Namespace(
             **vars(args), data=paths["train.parquet"], target="target", model="sgd", scaler=None,
-            param=[], early_stopping=False, block_rows=None, format=None, exclude=None,
+            impute="median", min_frequency=100, param=[], early_stopping=False, block_rows=None, format=None, exclude=None,
             scheduler=None, out=paths["model.skops"])
         fit_args.watch = Stopwatch()
         pipe, meta = fit_model(fit_args, announce=False)

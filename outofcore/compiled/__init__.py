@@ -4,8 +4,10 @@
 ``predict`` / ``predict_proba`` / ``decision_function`` / ``transform`` / ``score``; ``save`` and
 :func:`load_compiled` move it to a serving process that has neither scikit-learn nor pickle.
 
-Converters (``_convert_*``) read fitted attributes into NumPy; modules (``_modules``,
-``_tree_modules``) do the tensor math. scikit-learn is imported only when compiling.
+Converters (``_convert_*``) read fitted attributes into NumPy records (``_spec``); the input
+table becomes an array (``_inputs``); steps (``_steps``) and heads (``_heads``,
+``_trees``) are the tensor programs, with one numba kernel per model family on the CPU
+(``_kernels``). scikit-learn is imported only when compiling.
 """
 
 try:
@@ -16,7 +18,8 @@ except ImportError as e:  # the compile extra is optional; say how to get it
         "for your CUDA version first, then outofcore[compile])"
     ) from e
 
-from ._pipeline import CompiledPipeline, compile_pipeline
-from ._serialize import load_compiled
+from ._api import compile_pipeline, load_compiled
+from ._pipeline import CompiledPipeline
+from ._registry import register
 
-__all__ = ["CompiledPipeline", "compile_pipeline", "load_compiled"]
+__all__ = ["CompiledPipeline", "compile_pipeline", "load_compiled", "register"]

@@ -1,14 +1,14 @@
-"""Converters for decision trees and tree ensembles.
+"""Converters for decision trees and tree ensembles: one flat node table per model.
 
-Every supported model becomes one flat "forest" record: the nodes of all trees concatenated, each
-node with ``feature``, ``threshold``, ``left``/``right`` child (-1 at a leaf), ``missing_left``
-(where a NaN goes) and a ``value`` row that already carries the ensemble's scaling (1/n_trees for
-averaging forests, the learning rate for gradient boosting). A compiled forest therefore only sums
-leaf rows, adds ``base`` and applies the link named in ``attrs["link"]``.
+Trees are renumbered breadth first, so a node's children are neighbours, and concatenated. Per
+node: ``feature``, ``threshold``, ``left`` (the first child; a leaf points to itself, threshold
++inf), ``nan_right`` (NaN takes the second child), ``cat`` (the ``bitsets`` row of a categorical
+split, else -1) and a ``value`` row carrying the ensemble's scaling. A walk is
+``node = left[node] + goes_right``; a prediction, the leaf rows summed plus ``base``, then the link.
 
-HistGradientBoosting keeps its trees in ``_predictors`` and its intercept in
-``_baseline_prediction``; scikit-learn has no public attribute for either, so those two private
-names are read here (and only here).
+HistGradientBoosting keeps its trees in ``_predictors``, its intercept in
+``_baseline_prediction`` and its categorical encoding in ``_preprocessor``: no public attribute
+holds them, so these private names are read here, and only here.
 """
 
 import numpy as np
@@ -16,87 +16,96 @@ import numpy as np
 from ._spec import Node, labels_to_json
 
 
-def _depth(left, right):
-    depth = np.zeros(len(left), dtype=np.int64)
-    for node in range(len(left)):  # children always have larger indices than their parent
-        if left[node] >= 0:
-            depth[left[node]] = depth[right[node]] = depth[node] + 1
-    return int(depth.max())
+def _breadth_first(left, right):
+    """New position of each node, and the number of levels below the root."""
+    levels, frontier = [np.zeros(1, np.int64)], np.zeros(1, np.int64)
+    while True:
+        inner = frontier[left[frontier] >= 0]
+        if not len(inner):
+            break
+        frontier = np.stack([left[inner], right[inner]], axis=1).ravel()
+        levels.append(frontier)
+    order = np.concatenate(levels)
+    position = np.empty(len(left), np.int64)
+    position[order] = np.arange(len(order))
+    return position, len(levels) - 1
 
 
-def _sklearn_tree(tree, value):
-    """Arrays of one ``sklearn.tree._tree.Tree`` with the given per-node output rows."""
-    left = tree.children_left.astype(np.int64)
-    right = tree.children_right.astype(np.int64)
+def _tree(left, right, feature, threshold, nan_left, value, cat=None):
+    left, right = np.asarray(left, np.int64), np.asarray(right, np.int64)
     leaf = left < 0
-    return {
-        "feature": np.where(leaf, 0, tree.feature).astype(np.int64),
-        "threshold": np.where(leaf, 0.0, tree.threshold).astype(np.float64),
-        "left": left,
-        "right": right,
-        "missing_left": np.asarray(tree.missing_go_to_left, dtype=bool) & ~leaf,
-        "value": np.asarray(value, dtype=np.float64),
-        "depth": int(tree.max_depth),
-    }
+    position, depth = _breadth_first(left, right)
+    out = {"depth": depth}
+    new = np.empty(len(left), np.int64)
+    new[position] = np.arange(len(left))  # original node at each new position
+    is_leaf = leaf[new]
+    out["left"] = np.where(is_leaf, np.arange(len(left)), position[np.maximum(left[new], 0)])
+    out["feature"] = np.where(is_leaf, 0, np.asarray(feature)[new])
+    out["threshold"] = np.where(is_leaf, np.inf, np.asarray(threshold, np.float64)[new])
+    out["nan_right"] = ~np.asarray(nan_left, bool)[new] & ~is_leaf
+    out["cat"] = np.full(len(left), -1) if cat is None else np.where(is_leaf, -1, np.asarray(cat)[new])
+    out["value"] = np.asarray(value, np.float64)[new]
+    return out
 
 
-def _forest(trees, n_out, attrs, base):
-    offsets = np.cumsum([0] + [len(t["left"]) for t in trees])
-    arrays = {"roots": offsets[:-1].astype(np.int64), "base": np.asarray(base, dtype=np.float64)}
-    for key in ("feature", "threshold", "missing_left", "value"):
-        arrays[key] = np.concatenate([t[key] for t in trees])
-    for key in ("left", "right"):
-        # Child indices become global positions in the concatenated arrays; leaves keep -1.
-        arrays[key] = np.concatenate(
-            [np.where(t[key] >= 0, t[key] + off, -1) for t, off in zip(trees, offsets)]
-        )
-    attrs = dict(attrs, n_out=int(n_out), n_trees=len(trees), max_depth=max(t["depth"] for t in trees))
+def _forest(trees, n_out, attrs, base, bitsets=None):
+    sizes = [len(t["left"]) for t in trees]
+    offsets = np.cumsum([0] + sizes)[:-1]
+    arrays = {"roots": offsets.astype(np.int32),
+              "depth": np.array([t["depth"] for t in trees], np.int32),
+              "base": np.asarray(base, np.float64),
+              "left": np.concatenate([t["left"] + o for t, o in zip(trees, offsets)]).astype(np.int32),
+              "feature": np.concatenate([t["feature"] for t in trees]).astype(np.int32),
+              "threshold": np.concatenate([t["threshold"] for t in trees]),
+              "nan_right": np.concatenate([t["nan_right"] for t in trees]),
+              "cat": np.concatenate([t["cat"] for t in trees]).astype(np.int32),
+              "value": np.concatenate([t["value"] for t in trees]),
+              "bitsets": np.zeros((1, 8), np.uint32) if bitsets is None else bitsets}
+    attrs = dict(attrs, n_out=int(n_out), max_depth=int(arrays["depth"].max()),
+                 categorical=bitsets is not None)
     return Node("trees", attrs, arrays)
 
 
-def _classifier_proba(tree, n_classes, weight):
-    value = tree.value
-    if value.shape[1] != 1:
-        raise ValueError("multi-output tree classifiers are not supported by compiled models")
-    value = value[:, 0, :n_classes].astype(np.float64)
-    total = value.sum(axis=1, keepdims=True)
-    total[total == 0] = 1.0  # sklearn's predict_proba leaves all-zero rows at zero
-    return value / total * weight
+def _sklearn_tree(tree, value):
+    """The node table of one ``sklearn.tree._tree.Tree`` with the given per-node output rows."""
+    return _tree(tree.children_left, tree.children_right, tree.feature, tree.threshold,
+                 tree.missing_go_to_left, value)
 
 
-def _classifier_attrs(est, output, methods):
-    return {
-        "task": "classifier",
-        "classes": labels_to_json(est.classes_),
-        "output": output,
-        "float32_input": True,
-        "methods": [m for m in methods if hasattr(est, m)],
-    }
+def _classifier_attrs(est, output, methods, accepts):
+    # Classic scikit-learn trees compare float32(x) with float64 thresholds.
+    return {"task": "classifier", "classes": labels_to_json(est.classes_), "output": output,
+            "compare": "float32", "accepts": accepts,
+            "methods": [m for m in methods if hasattr(est, m)]}
 
 
-def forest_classifier(est, final=True):
-    """DecisionTreeClassifier, RandomForestClassifier, ExtraTreesClassifier: mean class proportions."""
+def forest_classifier(est, ctx):
+    """DecisionTree, RandomForest and ExtraTrees classifiers: mean class proportions."""
     members = getattr(est, "estimators_", [est])
     n_classes = len(est.classes_)
-    if np.ndim(est.classes_[0]) != 0:
+    if np.ndim(est.classes_[0]) != 0 or members[0].tree_.value.shape[1] != 1:
         raise ValueError(f"multi-output {type(est).__name__} is not supported by compiled models")
-    trees = [_sklearn_tree(m.tree_, _classifier_proba(m.tree_, n_classes, 1.0 / len(members)))
-             for m in members]
-    attrs = _classifier_attrs(est, "proba", ["predict", "predict_proba", "score"])
-    return _forest(trees, n_classes, attrs, np.zeros(n_classes))
+    trees = []
+    for m in members:
+        value = m.tree_.value[:, 0, :n_classes].astype(np.float64)
+        total = value.sum(axis=1, keepdims=True)
+        total[total == 0] = 1.0  # scikit-learn's predict_proba leaves all-zero rows at zero
+        trees.append(_sklearn_tree(m.tree_, value / total / len(members)))
+    attrs = _classifier_attrs(est, "proba", ["predict", "predict_proba", "score"], "nan")
+    return [_forest(trees, n_classes, attrs, np.zeros(n_classes))]
 
 
-def forest_regressor(est, final=True):
-    """DecisionTreeRegressor, RandomForestRegressor, ExtraTreesRegressor: mean leaf values."""
+def forest_regressor(est, ctx):
+    """DecisionTree, RandomForest and ExtraTrees regressors: mean leaf values."""
     members = getattr(est, "estimators_", [est])
     n_out = members[0].tree_.value.shape[1]
     trees = [_sklearn_tree(m.tree_, m.tree_.value[:, :, 0] / len(members)) for m in members]
-    attrs = {"task": "regressor", "output": "value", "ravel": bool(n_out == 1),
-             "float32_input": True, "methods": ["predict", "score"]}
-    return _forest(trees, n_out, attrs, np.zeros(n_out))
+    attrs = {"task": "regressor", "output": "value", "ravel": bool(n_out == 1), "compare": "float32",
+             "accepts": "nan", "methods": ["predict", "score"]}
+    return [_forest(trees, n_out, attrs, np.zeros(n_out))]
 
 
-def _gb_base(est, trees, n_out):
+def _gb_base(est, n_out):
     """The constant raw prediction of a GradientBoosting model's ``init_`` estimator.
 
     Only a constant init (the default dummy estimator, or ``'zero'``) compiles. Its value is read
@@ -119,8 +128,8 @@ def _gb_base(est, trees, n_out):
     return raw - added
 
 
-def gradient_boosting(est, final=True):
-    """GradientBoostingClassifier and GradientBoostingRegressor: init + learning_rate * sum of trees."""
+def gradient_boosting(est, ctx):
+    """GradientBoosting classifier and regressor: init + learning_rate * sum of trees."""
     n_out = est.estimators_.shape[1]
     trees = []
     for stage in est.estimators_:
@@ -130,53 +139,49 @@ def gradient_boosting(est, final=True):
             trees.append(_sklearn_tree(member.tree_, value))
     if hasattr(est, "classes_"):
         link = "softmax" if n_out > 1 else ("exp_logistic" if est.loss == "exponential" else "logistic")
-        attrs = _classifier_attrs(est, "raw", ["predict", "predict_proba", "decision_function", "score"])
+        attrs = _classifier_attrs(est, "raw", ["predict", "predict_proba", "decision_function", "score"],
+                                  "finite")
         attrs.update(link=link, binary_rule="ge")
     else:
         attrs = {"task": "regressor", "output": "raw", "link": "identity", "ravel": True,
-                 "float32_input": True, "methods": ["predict", "score"]}
-    # The init estimator is read through predict, which needs every tree: done last, on the record.
-    return _forest(trees, n_out, attrs, _gb_base(est, trees, n_out))
+                 "compare": "float32", "accepts": "finite", "methods": ["predict", "score"]}
+    return [_forest(trees, n_out, attrs, _gb_base(est, n_out))]
 
 
-def _hgb_tree(nodes):
-    leaf = nodes["is_leaf"].astype(bool)
-    left = np.where(leaf, -1, nodes["left"].astype(np.int64))
-    right = np.where(leaf, -1, nodes["right"].astype(np.int64))
-    return {
-        "feature": np.where(leaf, 0, nodes["feature_idx"]).astype(np.int64),
-        "threshold": np.where(leaf, 0.0, nodes["num_threshold"]).astype(np.float64),
-        "left": left,
-        "right": right,
-        "missing_left": nodes["missing_go_to_left"].astype(bool) & ~leaf,
-        "depth": _depth(left, right),
-    }
+def hist_gradient_boosting(est, ctx):
+    """HistGradientBoosting classifier and regressor, on raw (unbinned) features.
 
-
-def hist_gradient_boosting(est, final=True):
-    """HistGradientBoostingClassifier and Regressor, predicting from raw (unbinned) features."""
-    categorical = getattr(est, "is_categorical_", None)
-    if categorical is not None and np.any(categorical):
-        raise ValueError(
-            f"{type(est).__name__} was fitted with categorical features (columns "
-            f"{np.flatnonzero(categorical).tolist()}); compiled models support numeric splits only: "
-            "encode those columns before the model (e.g. one-hot) or refit without categorical_features"
-        )
+    With categorical features scikit-learn ordinal-encodes them first (unknown and missing
+    categories become NaN) and puts them before the numeric columns; that encoder compiles like
+    any ColumnTransformer, and each categorical split sends the categories in its bitset left.
+    """
+    steps = [] if est._preprocessor is None else ctx.convert(est._preprocessor)
     n_out = est.n_trees_per_iteration_
-    trees = []
+    trees, bitsets = [], []
     for stage in est._predictors:
         for k, predictor in enumerate(stage):
-            tree = _hgb_tree(predictor.nodes)
-            tree["value"] = np.zeros((len(predictor.nodes), n_out))
-            # Leaf values already include the learning rate (sklearn applies it while growing).
-            tree["value"][:, k] = np.where(predictor.nodes["is_leaf"], predictor.nodes["value"], 0.0)
-            trees.append(tree)
+            nodes = predictor.nodes
+            leaf = nodes["is_leaf"].astype(bool)
+            value = np.zeros((len(nodes), n_out))
+            # Leaf values already include the learning rate (scikit-learn applies it while growing).
+            value[:, k] = np.where(leaf, nodes["value"], 0.0)
+            cat = np.where(nodes["is_categorical"].astype(bool),
+                           nodes["bitset_idx"].astype(np.int64) + sum(len(b) for b in bitsets), -1)
+            bitsets.append(np.asarray(predictor.raw_left_cat_bitsets, np.uint32).reshape(-1, 8))
+            trees.append(_tree(np.where(leaf, -1, nodes["left"].astype(np.int64)),
+                               np.where(leaf, -1, nodes["right"].astype(np.int64)),
+                               nodes["feature_idx"], nodes["num_threshold"],
+                               nodes["missing_go_to_left"], value, cat))
+    bitsets = np.concatenate(bitsets) if est._preprocessor is not None else None
     base = np.asarray(est._baseline_prediction, dtype=np.float64).reshape(n_out)
+    # HistGradientBoosting compares float64 input with float64 thresholds: "input" compares in
+    # the dtype the input arrives in, exactly.
     if hasattr(est, "classes_"):
-        attrs = _classifier_attrs(est, "raw", ["predict", "predict_proba", "decision_function", "score"])
-        attrs.update(link="softmax" if n_out > 1 else "logistic", binary_rule="gt", float32_input=False)
+        attrs = _classifier_attrs(est, "raw", ["predict", "predict_proba", "decision_function", "score"],
+                                  "any")
+        attrs.update(link="softmax" if n_out > 1 else "logistic", binary_rule="gt", compare="input")
     else:
         link = "exp" if est.loss in ("poisson", "gamma") else "identity"
         attrs = {"task": "regressor", "output": "raw", "link": link, "ravel": True,
-                 "float32_input": False, "methods": ["predict", "score"]}
-    return _forest(trees, n_out, attrs, base)
+                 "compare": "input", "accepts": "any", "methods": ["predict", "score"]}
+    return steps + [_forest(trees, n_out, attrs, base, bitsets)]

@@ -1,6 +1,6 @@
-"""Compiled models on dask input: one ``map_blocks`` task per row block, with explicit output meta.
-
-dask is imported only here, and only when a dask collection is passed in.
+"""Compiled models on dask input: one ``map_blocks`` task per row block with explicit output meta,
+and scores of lazy predictions. dask is imported only here, when a dask collection comes in; with
+the registry's table, the only place compiled/ takes names from the rest of outofcore.
 """
 
 import functools
@@ -10,14 +10,17 @@ import numpy as np
 
 def output_spec(model, method):
     """(dtype, trailing shape) of ``method``'s output, read from the fitted model, not guessed."""
-    head = model.graph.head
+    graph, head = model.graph, model.graph.head
     float_dtype = model._np_dtype
     if method == "min_sq_distance":
         return float_dtype, ()
     if method == "transform":
         if head is not None and head.op == "kmeans":
             return float_dtype, (len(head.arrays["centers"]),)
-        return float_dtype, (model._n_transformed,)
+        width = len(graph.inputs) if graph.inputs is not None else graph.n_features_in
+        for node in graph.steps:
+            width = node.width(width)
+        return float_dtype, (width,)
     if method == "predict_proba":
         return float_dtype, (len(model.classes_),)
     if method == "predict" and model._task == "classifier":
@@ -26,11 +29,11 @@ def output_spec(model, method):
         return np.dtype(np.int32), ()
     # regression values and decision scores
     if head.op == "mlp":
-        n_out = head.arrays[f"weight{head.attrs['n_layers'] - 1}"].shape[1]
+        n_out = len(head.arrays[f"bias{head.attrs['n_layers'] - 1}"])
     elif head.op == "trees":
         n_out = head.attrs["n_out"]
     else:
-        n_out = head.arrays["weight"].shape[1]
+        n_out = len(head.arrays["bias"])
     ravel = head.attrs.get("ravel", False) or (head.op == "trees" and n_out == 1)
     return float_dtype, (() if ravel else (n_out,))
 
@@ -39,22 +42,63 @@ def _apply_block(model, method, block):
     return model._run(method, np.asarray(block))
 
 
-def run_dask(model, method, X):
-    """``model.<method>(X)`` for a dask array or DataFrame X, as a lazy dask array."""
-    from outofcore.io.inputs import as_array as as_dask_array
+def _apply_table(block, where, model, method, names):
+    # An arrow block goes in as it is: strings and timestamps are looked up by the model itself.
+    try:
+        return model._run(method, block if names is None else block.select(names))
+    except ValueError as e:
+        row = getattr(e, "row", None)
+        raise ValueError(f"{e} (at {where(row if isinstance(row, int) else 0)})") from e
 
+
+def run_dask(model, method, X):
+    """``model.<method>(X)`` for a dask array, a dask DataFrame or an outofcore Table, as a lazy
+    dask array. Frames and Tables go block by block as arrow tables, so string, category and
+    timestamp columns reach the model's own lookups; arrays, and any input of a model that reads
+    numbers only, go as NumPy blocks."""
+    from outofcore.io.inputs import as_array as as_dask_array
+    from outofcore.io.inputs import as_table, is_dask_frame
+    from outofcore.io.table import Table
+
+    dtype, trailing = output_spec(model, method)
+    meta = np.empty((0,) * (1 + len(trailing)), dtype=dtype)
     names = getattr(model, "feature_names_in_", None)
-    if names is not None and hasattr(X, "columns"):
-        X = X[list(names)]
+    if model.graph.inputs is None:  # numbers only: one float matrix a block, converted by io
+        if names is not None and hasattr(X, "columns"):
+            X = X[[str(n) for n in names]]
+    elif isinstance(X, Table) or is_dask_frame(X):
+        table = as_table(X)
+        names = None if names is None else [str(n) for n in names]
+        if names is not None:
+            missing = [n for n in names if n not in table.columns]
+            if missing:
+                raise ValueError(f"columns {missing} are missing from the input; this compiled "
+                                 f"{model.graph.source} was fitted on {names}")
+        elif len(table.columns) != model.n_features_in_:
+            raise ValueError(f"X has {len(table.columns)} columns, but this compiled "
+                             f"{model.graph.source} expects {model.n_features_in_} features")
+        return table.map_blocks(_apply_table, model, method, names, dtype=dtype,
+                                width=trailing[0] if trailing else None, meta=meta)
     arr = as_dask_array(X)
     if arr.ndim != 2 or arr.shape[1] != model.n_features_in_:
         raise ValueError(
             f"X has shape {arr.shape}, but this compiled {model.graph.source} expects "
             f"{model.n_features_in_} features"
         )
-    dtype, trailing = output_spec(model, method)
     fn = functools.partial(_apply_block, model, method)
-    meta = np.empty((0,) * (1 + len(trailing)), dtype=dtype)
     if trailing:
         return arr.map_blocks(fn, dtype=dtype, chunks=(arr.chunks[0], trailing), meta=meta)
     return arr.map_blocks(fn, dtype=dtype, chunks=(arr.chunks[0],), drop_axis=1, meta=meta)
+
+
+def dask_score(pred, y, sample_weight, kind):
+    """A score of lazy predictions (see ``_pipeline._score``), reduced by dask and computed once."""
+    from outofcore.io.inputs import align_to
+    from outofcore.runtime.scheduler import compute
+    from outofcore.training.scoring import dask_prediction_score
+
+    w = None if sample_weight is None else align_to(pred, sample_weight, name="sample_weight")
+    if kind == "inertia":
+        total = pred.astype(np.float64) if w is None else w * pred.astype(np.float64)
+        return -float(compute(total.sum())[0])
+    return dask_prediction_score(pred, align_to(pred, y, name="y"), w, kind=kind)

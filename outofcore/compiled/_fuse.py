@@ -1,8 +1,11 @@
-"""Build-time folding of affine steps into the layer that follows them.
+"""Build-time folding of steps into the linear layer that follows them.
 
 A scaler followed by a linear model is one matrix product: ``(x * s + o) @ W + b ==
-x @ (s[:, None] * W) + (o @ W + b)``. Folding is done in float64 on the NumPy records, before any
-module exists, and only where the algebra is exact: a clipping MinMaxScaler is never folded.
+x @ (s[:, None] * W) + (o @ W + b)``. A ColumnTransformer followed by one is a sum over its
+branches, ``concat(B_1(x), ..., B_n(x)) @ W == B_1(x) @ W_1 + ... + B_n(x) @ W_n``, and a one-hot
+branch times its rows of ``W`` is a gather of those rows: no one-hot matrix is ever built. Folding
+is done in float64 on the NumPy records, before any module exists, and only where the algebra is
+exact: a clipping scaler is never folded (its branch keeps it, then multiplies).
 """
 
 import numpy as np
@@ -12,32 +15,49 @@ from ._spec import Node
 _FOLDABLE_HEADS = {"linear_model": ("weight", "bias"), "mlp": ("weight0", "bias0")}
 
 
-def _as_linear(node):
-    if node.op == "linear":
-        return node.arrays["weight"], node.arrays["bias"]
-    scale, offset = node.arrays["scale"], node.arrays["offset"]
-    return np.diag(scale), offset
-
-
 def _foldable(node):
     return node.op == "linear" or (node.op == "affine" and node.attrs.get("clip") is None)
 
 
+def _as_linear(node):
+    if node.op == "linear":
+        return node.arrays["weight"], node.arrays["bias"]
+    return np.diag(node.arrays["scale"]), node.arrays["offset"]
+
+
 def _merge(first, second):
+    """One node computing ``second(first(x))`` for two foldable nodes."""
     if first.op == "affine" and second.op == "affine":
         s1, o1 = first.arrays["scale"], first.arrays["offset"]
         s2, o2 = second.arrays["scale"], second.arrays["offset"]
-        return Node("affine", {"clip": None}, {"scale": s1 * s2, "offset": o1 * s2 + o2})
-    if second.op == "affine":
-        w, b = _as_linear(first)
-        s, o = second.arrays["scale"], second.arrays["offset"]
-        return Node("linear", {}, {"weight": w * s, "bias": b * s + o})
-    w2, b2 = second.arrays["weight"], second.arrays["bias"]
+        return Node("affine", dict(first.attrs), {"scale": s1 * s2, "offset": o1 * s2 + o2})
+    w2, b2 = _as_linear(second)
     if first.op == "affine":
         s, o = first.arrays["scale"], first.arrays["offset"]
         return Node("linear", {}, {"weight": s[:, None] * w2, "bias": o @ w2 + b2})
     w1, b1 = first.arrays["weight"], first.arrays["bias"]
     return Node("linear", {}, {"weight": w1 @ w2, "bias": b1 @ w2 + b2})
+
+
+def _push(node, weight):
+    """Nodes computing ``node(x) @ weight``."""
+    k = weight.shape[1]
+    if _foldable(node):
+        return [_merge(node, Node("linear", {}, {"weight": weight, "bias": np.zeros(k)}))]
+    if node.op == "onehot":
+        table = np.vstack([weight, np.zeros((1, k))])  # row -1: no column set
+        return [Node("embed", {"n_out": k, "accepts": "codes"}, {"table": table})]
+    if node.op == "columns":
+        branches, start = [], 0
+        for branch in node.children:
+            rows = weight[start:start + branch.attrs["n_out"]]
+            start += branch.attrs["n_out"]
+            *head, last = branch.children or [None]
+            chain = (head + _push(last, rows)) if last is not None else [
+                Node("linear", {}, {"weight": rows, "bias": np.zeros(k)})]
+            branches.append(Node("chain", dict(branch.attrs, n_out=k), children=chain))
+        return [Node("columns", {"n_out": k, "mode": "sum"}, children=branches)]
+    return [node, Node("linear", {}, {"weight": weight, "bias": np.zeros(k)})]
 
 
 def fuse(steps, head):
@@ -58,10 +78,16 @@ def fuse(steps, head):
             out[-1] = _merge(out[-1], node)
         else:
             out.append(node)
-    if head is not None and head.op in _FOLDABLE_HEADS and out and _foldable(out[-1]):
-        wkey, bkey = _FOLDABLE_HEADS[head.op]
-        layer = Node("linear", {}, {"weight": head.arrays[wkey], "bias": head.arrays[bkey]})
-        merged = _merge(out.pop(), layer)
-        arrays = dict(head.arrays, **{wkey: merged.arrays["weight"], bkey: merged.arrays["bias"]})
-        head = Node(head.op, head.attrs, arrays, head.children)
-    return out, head
+    if head is None or head.op not in _FOLDABLE_HEADS or not out:
+        return out, head
+    wkey, bkey = _FOLDABLE_HEADS[head.op]
+    weight, last = head.arrays[wkey], out[-1]
+    arrays, attrs = dict(head.arrays), dict(head.attrs)
+    if _foldable(last):
+        merged = _merge(out.pop(), Node("linear", {}, {"weight": weight, "bias": head.arrays[bkey]}))
+        arrays.update({wkey: merged.arrays["weight"], bkey: merged.arrays["bias"]})
+    elif last.op in ("onehot", "columns"):
+        out[-1:] = _push(out[-1], weight)
+        del arrays[wkey]  # the steps now end in the layer's pre-activation, less its bias
+        attrs["fused_input"] = True
+    return out, Node(head.op, attrs, arrays, head.children)

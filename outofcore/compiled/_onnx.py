@@ -96,26 +96,21 @@ def to_onnx(compiled, path, *, method=None, opset=None):
         raise ImportError(f"to_onnx needs the packages {missing}: pip install onnx onnxscript")
     import onnx
 
+    if compiled.graph.inputs is not None:
+        raise ValueError("this compiled model encodes categories before its tensor program; ONNX "
+                         "export covers models whose input is numbers")
     methods, names = _plan(compiled, method)
-    head = compiled._head
-    if hasattr(head, "pinned"):
-        # A fixed tensor strategy for any batch size: the one chosen for large batches.
-        head.pinned = head.pick(1 << 20, native=False)
-        if type(head.pinned).__name__ == "Native":
-            raise ValueError("tree_strategy='native' runs compiled CPU code that ONNX cannot hold; "
-                             "compile with tree_strategy='auto' (or a tensor strategy) to export")
-    try:
-        module = _Exported(compiled._steps, [head.method(m, export=True) for m in methods]).eval()
-        x = torch.zeros((2, compiled.n_features_in_), dtype=compiled._tdtype, device=compiled.device)
-        batch = torch.export.Dim("batch")
-        kwargs = {} if opset is None else {"opset_version": opset}
-        with _quiet_exporter():
-            program = torch.onnx.export(module, (x,), input_names=["X"], output_names=names,
-                                        dynamic_shapes={"x": {0: batch}}, dynamo=True,
-                                        external_data=False, verbose=False, **kwargs)
-    finally:
-        if hasattr(head, "pinned"):
-            head.pinned = None
+    # The exported graph is the tensor program: a copy of the model without CPU kernels.
+    compiled = type(compiled)(compiled.graph, device=compiled.device, dtype=compiled.dtype,
+                              cpu_kernels=False)
+    module = _Exported(compiled._steps, [compiled._head.method(m) for m in methods]).eval()
+    x = torch.zeros((2, compiled.n_features_in_), dtype=compiled._tdtype, device=compiled.device)
+    batch = torch.export.Dim("batch")
+    kwargs = {} if opset is None else {"opset_version": opset}
+    with _quiet_exporter():
+        program = torch.onnx.export(module, (x,), input_names=["X"], output_names=names,
+                                    dynamic_shapes={"x": {0: batch}}, dynamo=True,
+                                    external_data=False, verbose=False, **kwargs)
     model = program.model_proto
     if "label" in names and compiled._task == "classifier":
         _map_labels(model, compiled.classes_)

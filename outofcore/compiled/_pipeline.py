@@ -1,8 +1,8 @@
 """CompiledPipeline: a fitted pipeline as torch modules, with scikit-learn's prediction methods.
 
-Inputs may be NumPy arrays, pandas DataFrames, torch tensors (outputs stay torch, on the model's
-device) or dask arrays/DataFrames (outputs are lazy ``map_blocks`` results). Large batches are cut
-into chunks so that intermediate tensors stay within a fixed memory budget.
+A call builds the input array and checks it for values scikit-learn refuses (``_inputs``), runs
+the steps and the head (in chunks that bound the tensor program's intermediates), and maps class
+indices to labels. Torch input gives torch output; dask input, lazy ``map_blocks`` results.
 """
 
 import functools
@@ -10,22 +10,18 @@ import functools
 import numpy as np
 import torch
 
-from . import _modules as m
-from ._spec import Graph, Node, labels_from_json
-from ._tree_modules import STRATEGIES, TreeEnsemble
+from . import _steps
+from ._heads import MLP, GaussianNB, KMeans, LinearModel, TransformOnly
+from ._spec import Graph, labels_from_json
+from ._inputs import Lookup, check, finite, input_policy, to_array
+from ._trees import TreeEnsemble
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
-_HEADS = {"linear_model": m.LinearModel, "gaussian_nb": m.GaussianNB, "mlp": m.MLP, "kmeans": m.KMeans}
-_ALL_METHODS = ("predict", "predict_proba", "decision_function", "transform", "score")
-# Intermediate memory allowed per chunk of rows on GPUs: large launches. On the CPU each head says
-# (``Head.cpu_chunk_bytes``: sized to the caches, so a step's output is still cached when the next
-# reads it). Heads that read each row once (``Head.streams``) take chunks up to the memory budget
-# on the CPU too.
-_CHUNK_BYTES = {"cuda": 2 << 30}
-_STREAM_BYTES = 256 << 20
-# Rows up to which ``predict`` on the CPU runs the head's NumPy twin, when it has one: below it
-# torch's per-operation dispatch outweighs its faster kernels.
-_NUMPY_ROWS = 16
+_HEADS = {"linear_model": LinearModel, "gaussian_nb": GaussianNB, "mlp": MLP, "kmeans": KMeans,
+          "trees": TreeEnsemble}
+# Intermediate bytes allowed per chunk of rows: cache-sized on the CPU (a step's output is still
+# cached when the next one reads it), large launches on GPUs.
+_CHUNK_BYTES = {"cpu": 16 << 20, "cuda": 2 << 30}
 
 
 def _resolve_dtype(dtype):
@@ -49,16 +45,54 @@ class _Method:
         name = self.fn.__name__
         if name not in obj._methods:
             raise AttributeError(
-                f"this compiled {obj.graph.source} has no {name}(); it offers {', '.join(obj._methods)}"
-            )
-        # Cache the bound method on the instance: later lookups skip this descriptor entirely
-        # (it defines no __set__), which matters for single-row latency.
+                f"this compiled {obj.graph.source} has no {name}(); it offers {', '.join(obj._methods)}")
+        # Cached on the instance: later lookups skip this descriptor (it defines no __set__).
         bound = obj.__dict__[name] = functools.partial(self.fn, obj)
         return bound
 
 
-def _width(node, width):
-    return node.n_out if node.op in ("affine", "linear", "distances", "columns", "chain") else width
+def _numpy_r2(pred, y, w):
+    pred = pred.reshape(len(pred), -1).astype(np.float64)
+    y = np.asarray(y, dtype=np.float64).reshape(len(pred), -1)
+    mean = (w[:, None] * y).sum(axis=0) / w.sum()
+    res = (w[:, None] * (y - pred) ** 2).sum(axis=0)
+    tot = (w[:, None] * (y - mean) ** 2).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(tot == 0, np.where(res == 0, 1.0, 0.0), 1.0 - res / tot)
+    return float(r2.mean())
+
+
+def _score(pred, y, sample_weight, *, kind):
+    """Accuracy, R^2 (averaged over outputs, as ``sklearn.metrics.r2_score``) or minus the inertia
+    (``pred`` holds squared distances), without scikit-learn."""
+    if hasattr(pred, "__dask_graph__"):
+        from ._dask import dask_score
+
+        return dask_score(pred, y, sample_weight, kind)
+    n = len(pred)
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    if len(w) != n:
+        raise ValueError(f"sample_weight has {len(w)} values for {n} rows")
+    if kind == "inertia":
+        return -float((w * np.asarray(pred, dtype=np.float64)).sum())
+    if y is None or len(y) != n:
+        raise ValueError(f"y has {None if y is None else len(y)} values for {n} rows of X")
+    if kind == "accuracy":
+        return float((w * (np.asarray(pred) == np.asarray(y))).sum() / w.sum())
+    return _numpy_r2(np.asarray(pred), y, w)
+
+
+def _row_floats(nodes, width):
+    """Intermediate floats per row of a tensor program (to size its chunks)."""
+    total = 0
+    for node in nodes:
+        total += sum(_row_floats(c.children, width) for c in node.children)
+        big = {"distances": "centers", "kmeans": "centers", "gaussian_nb": "theta"}.get(node.op)
+        total += node.arrays[big].size if big else (  # differences to every centre or class
+            6 * len(node.arrays["roots"]) if node.op == "trees" else
+            node.width(width) * (width if node.op == "embed" else 1))  # embed: rows gathered
+        width = node.width(width)
+    return total
 
 
 class CompiledPipeline:
@@ -70,22 +104,15 @@ class CompiledPipeline:
     ----------
     graph : Graph
         The converted model.
-    device : str or torch.device
-        Where the tensors live (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
-    dtype : {"float32", "float64"}
-        Compute precision.
-    tree_strategy : {"auto", "gemm", "perfect", "traversal"}
-        How tree ensembles are evaluated; ``"auto"`` picks by depth, device and batch size.
-    batch_size : int, optional
-        Rows per chunk; by default chosen so intermediate tensors stay within a fixed budget.
+    device, dtype, batch_size, cpu_kernels
+        As in :func:`~outofcore.compile_pipeline`.
 
     Attributes
     ----------
     classes_ : ndarray
         Class labels, for classifiers.
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
-        Present when the model was fitted on named columns.
+    n_features_in_, feature_names_in_
+        As the fitted model's (the names when it was fitted on named columns).
 
     Examples
     --------
@@ -99,68 +126,61 @@ class CompiledPipeline:
     True
     """
 
-    def __init__(self, graph, *, device="cpu", dtype="float32", tree_strategy="auto", batch_size=None):
-        if tree_strategy not in STRATEGIES:
-            raise ValueError(f"tree_strategy={tree_strategy!r} is not one of {STRATEGIES}")
+    def __init__(self, graph, *, device="cpu", dtype="float32", batch_size=None, cpu_kernels=True):
         if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
             raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
-        self.graph = graph
-        self.device = torch.device(device)
-        self.dtype = _resolve_dtype(dtype)
-        self.tree_strategy, self.batch_size = tree_strategy, batch_size
-        tdtype = _DTYPES[self.dtype]
-        self._tdtype, self._np_dtype = tdtype, np.dtype(self.dtype)
-        self._on_cpu = self.device.type == "cpu"
-        self._steps = m.Chain([m.build_transform(n, tdtype, self.device) for n in graph.steps]).eval()
+        self.graph, self.device = graph, torch.device(device)
+        self.dtype, self.batch_size, self.cpu_kernels = _resolve_dtype(dtype), batch_size, cpu_kernels
+        self._tdtype = _DTYPES[self.dtype]
+        self._np_dtype = np.dtype(self.dtype)
+        self._steps = _steps.Chain([_steps.build(n, self._tdtype, self.device) for n in graph.steps]).eval()
         head = graph.head
         if head is None:
-            self._head = m.TransformOnly(Node("identity"), tdtype, self.device)
-            self._methods = ("transform",)
-        elif head.op == "trees":
-            self._head = TreeEnsemble(head, tdtype, self.device, tree_strategy)
-            self._methods = tuple(head.attrs["methods"])
+            self._head, self._methods, self._task = TransformOnly(), ("transform",), None
         else:
-            self._head = _HEADS[head.op](head, tdtype, self.device)
-            self._methods = tuple(head.attrs["methods"])
-        self._head.eval()
+            self._head = _HEADS[head.op](head, self._tdtype, self.device, cpu_kernels).eval()
+            self._methods, self._task = tuple(head.attrs["methods"]), head.attrs.get("task")
         self.n_features_in_ = graph.n_features_in
         if graph.feature_names_in is not None:
             self.feature_names_in_ = np.asarray(graph.feature_names_in, dtype=object)
-        self._task = None if head is None else head.attrs.get("task")
         if self._task == "classifier":
             self.classes_ = labels_from_json(head.attrs["classes"])
             numeric = self.classes_.dtype.kind in "iufb"
             self._classes_t = torch.as_tensor(self.classes_, device=self.device) if numeric else None
             # Labels 0..k-1 (the usual integer classes) are their own indices: a cast, no lookup.
-            self._labels_are_indices = numeric and np.array_equal(self.classes_,
-                                                                  np.arange(len(self.classes_)))
-        widths = [graph.n_features_in]
-        for node in graph.steps:
-            widths.append(_width(node, widths[-1]))
-        self._n_transformed = widths[-1]
-        self._step_bytes = sum(widths) * tdtype.itemsize
-        self._fns = {name: self._head.method(name) for name in self._methods if name != "score"}
-        # A few rows skip torch where every step was fused into the head and it has a NumPy twin.
-        self._numpy_predict = (self._head.numpy_predict()
-                               if self._on_cpu and not graph.steps and "predict" in self._fns
-                               else None)
-        self._fixed_bytes = self._step_bytes + self._head_bytes()
-        if self._task == "clusterer":
-            self._fns["min_sq_distance"] = self._head.method("min_sq_distance")
+            self._labels_are_indices = numeric and np.array_equal(self.classes_, np.arange(len(self.classes_)))
+        # HistGradientBoosting compares in float64: float64 input stays float64 (see _trees).
+        self._keep_float64 = head is not None and head.attrs.get("compare") == "input"
+        self._lookups = {j: Lookup(spec["lookup"], self._np_dtype)
+                         for j, spec in enumerate(graph.inputs or []) if "lookup" in spec}
+        self._policy = input_policy(graph)
+        if isinstance(self._head, LinearModel) and not graph.steps and graph.inputs is None:
+            # A linear model's scores are finite exactly when its input is (NaN and infinity
+            # propagate through x @ W + b): checking the scores costs a fraction of the input.
+            self._head.guard, self._policy = functools.partial(self._guard, self._policy), []
+        names = [m for m in self._methods if m != "score"]
+        names += ["min_sq_distance"] if self._task == "clusterer" else []
+        steps = self._steps
+        self._fns = {name: self._head.method(name) if not graph.steps else
+                     (lambda x, fn=self._head.method(name): fn(steps(x))) for name in names}
+        # A CPU kernel with no steps before it reads the NumPy input directly.
+        self._direct = not graph.steps and self._head.kernel
+        n_in = len(graph.inputs) if graph.inputs is not None else graph.n_features_in
+        nodes = graph.steps + ([head] if head is not None and not self._head.kernel else [])
+        self._row_bytes = max(1, _row_floats(nodes, n_in)) * self._np_dtype.itemsize
 
     def __repr__(self):
         return (f"CompiledPipeline({self.graph.source}, device={str(self.device)!r}, "
                 f"dtype={self.dtype!r}, methods={list(self._methods)})")
 
     def __reduce__(self):
-        # Dask's distributed scheduler ships tasks by pickling them; rebuild from the spec rather
-        # than pickling torch modules (which hold lambdas chosen at build time).
+        # Dask's distributed scheduler ships tasks by pickling them: rebuild from the records
+        # rather than pickling torch modules.
         doc, arrays = self.graph.to_json()
-        options = {"device": str(self.device), "dtype": self.dtype, "tree_strategy": self.tree_strategy,
-                   "batch_size": self.batch_size}
+        options = {"device": str(self.device), "dtype": self.dtype, "batch_size": self.batch_size,
+                   "cpu_kernels": self.cpu_kernels}
         return _rebuild, (doc, arrays, options)
 
-    # ----------------------------------------------------------------- public methods
     @_Method
     def predict(self, X):
         """Predicted labels (classifiers), values (regressors) or cluster indices, like sklearn's."""
@@ -178,29 +198,30 @@ class CompiledPipeline:
 
     @_Method
     def transform(self, X):
-        """The transformed features (scalers, PCA, ColumnTransformer) or k-means distances."""
+        """The transformed features, or k-means distances."""
         return self._run("transform", X)
 
     @_Method
     def score(self, X, y=None, sample_weight=None):
         """Accuracy (classifiers), R^2 (regressors) or minus the inertia (k-means), as sklearn's."""
-        from ._scores import score
-
         if self._task == "clusterer":
-            return score(self._run("min_sq_distance", X), None, sample_weight, kind="inertia")
+            return _score(self._run("min_sq_distance", X), None, sample_weight, kind="inertia")
         kind = "accuracy" if self._task == "classifier" else "r2"
-        return score(self.predict(X), y, sample_weight, kind=kind)
+        return _score(self.predict(X), y, sample_weight, kind=kind)
 
     def to(self, device):
         """A copy of this compiled pipeline on another device."""
-        return CompiledPipeline(self.graph, device=device, dtype=self.dtype,
-                                tree_strategy=self.tree_strategy, batch_size=self.batch_size)
+        return CompiledPipeline(self.graph, device=device, dtype=self.dtype, batch_size=self.batch_size,
+                                cpu_kernels=self.cpu_kernels)
 
-    def save(self, path):
-        """Write the model to ``path`` (safetensors + JSON; loads without pickle or sklearn)."""
+    def save(self, path, *, overwrite=False):
+        """Write the model to ``path`` (safetensors + JSON; loads without pickle or sklearn).
+
+        An existing file is replaced only with ``overwrite=True``.
+        """
         from ._serialize import save
 
-        save(self, path)
+        save(self, path, overwrite=overwrite)
 
     def to_onnx(self, path, *, method=None, opset=None):
         """Export to ONNX (``label``/``probabilities``, ``variable`` or ``transformed`` outputs)."""
@@ -208,111 +229,56 @@ class CompiledPipeline:
 
         return to_onnx(self, path, method=method, opset=opset)
 
-    # ----------------------------------------------------------------- machinery
-    def _rows_per_chunk(self, n, method):
+    def _takes_columns(self, method):
+        """Whether ``method`` reads a column-ordered (Fortran) NumPy block without copying it;
+        ``predict_to_parquet`` then builds its blocks in that order, which costs half the time."""
+        return (isinstance(self._head, LinearModel) and not self.graph.steps
+                and self.graph.inputs is None and method in ("predict", "decision_function"))
+
+    def _chunk_rows(self):
         if self.batch_size is not None:
             return self.batch_size
-        per_row = self._fixed_bytes
-        if isinstance(self._head, TreeEnsemble):
-            per_row += self._head.chunk_bytes(n)
-        budget = (self._head.cpu_chunk_bytes if self._on_cpu
-                  else _CHUNK_BYTES.get(self.device.type, _CHUNK_BYTES["cuda"]))
-        if not self.graph.steps and self._head.streams(method):
-            budget = max(budget, _STREAM_BYTES)
-        return max(1024, budget // per_row)
-
-    def _head_bytes(self):
-        head = self.graph.head
-        if head is None:
-            return 0
-        widths = [a.shape[-1] for a in head.arrays.values() if a.ndim == 2]
-        if head.op == "gaussian_nb":
-            widths = [head.arrays["theta"].size * 2]
-        elif head.op == "kmeans":  # scores and matches: one value per centre and row each
-            widths = [len(head.arrays["centers"])]
-        return sum(widths) * self._tdtype.itemsize * 2
-
-    def _compute(self, fn, x, method):
-        # No autograd context is entered (it costs ~1-2 us a call): the buffers never require
-        # gradients and tensor inputs are detached, so nothing is recorded anyway.
-        n = x.shape[0]
-        if n <= 1024:  # below every chunk size: skip the bookkeeping (single-row latency)
-            return fn(x)
-        rows = self._rows_per_chunk(n, method)
-        if n <= rows:
-            return fn(x)
-        first = fn(x[:rows])
-        out = first.new_empty((n,) + tuple(first.shape[1:]))
-        out[:rows] = first
-        for start in range(rows, n, rows):
-            out[start:start + rows] = fn(x[start:start + rows])
-        return out
-
-    def _is_plain(self, X):
-        """Whether X is a 2-D NumPy array of the compute dtype and the fitted width (usable as is)."""
-        return (type(X) is np.ndarray and X.dtype == self._np_dtype and X.ndim == 2
-                and X.shape[1] == self.n_features_in_)
-
-    def _takes_columns(self, method):
-        """Whether ``method`` runs on a column-ordered NumPy block without copying it (CPU, every
-        step fused into a head that reads columns as fast); ``predict_to_parquet`` then builds
-        its blocks in that order, which costs half the time."""
-        return self._on_cpu and not self.graph.steps and self._head.takes_columns(method)
-
-    def _tensor(self, X, method):
-        """X as a 2-D tensor of the compute dtype on the model's device, checked against the fit."""
-        if self._on_cpu and self._is_plain(X) and (
-                X.flags.c_contiguous or (X.flags.f_contiguous and self._takes_columns(method))):
-            return torch.from_numpy(X)  # the common case, without copies or further checks
-        if isinstance(X, torch.Tensor):
-            x = X.detach().to(device=self.device, dtype=self._tdtype)
-        else:
-            names = getattr(self, "feature_names_in_", None)
-            if names is not None and hasattr(X, "columns") and hasattr(X, "to_numpy"):
-                missing = [c for c in names if c not in X.columns]
-                if missing:
-                    raise ValueError(
-                        f"columns {missing} are missing from the input; this compiled "
-                        f"{self.graph.source} was fitted on {list(names)}"
-                    )
-                X = X[list(names)]
-            if hasattr(X, "to_numpy"):
-                X = X.to_numpy(dtype=self._np_dtype)
-            x = torch.from_numpy(np.ascontiguousarray(X, dtype=self._np_dtype)).to(self.device)
-        if x.ndim != 2 or x.shape[1] != self.n_features_in_:
-            shape = tuple(x.shape)
-            raise ValueError(
-                f"X has shape {shape}, but this compiled {self.graph.source} expects 2-D input with "
-                f"{self.n_features_in_} features; reshape a single row with X.reshape(1, -1)"
-            )
-        return x if x.is_contiguous() else x.contiguous()
+        budget = _CHUNK_BYTES.get(self.device.type, _CHUNK_BYTES["cuda"])
+        return max(1024, budget // self._row_bytes)
 
     def _run(self, method, X):
-        if (method == "predict" and self._numpy_predict is not None and self._is_plain(X)
-                and X.shape[0] <= _NUMPY_ROWS):
-            out = self._numpy_predict(X)
-            return self._numpy_labels(out) if self._task == "classifier" else out
-        if hasattr(X, "__dask_graph__"):
+        if (type(X) is np.ndarray and X.dtype == self._np_dtype and self.graph.inputs is None
+                and X.ndim == 2 and X.shape[1] == self.n_features_in_):
+            x = X  # the common case: used as it is
+        elif hasattr(X, "__dask_graph__"):
             from ._dask import run_dask
 
             return run_dask(self, method, X)
-        x = self._tensor(X, method)
-        fn = self._fns[method]
-        if self.graph.steps:
-            steps = self._steps.forward
-            out = self._compute(lambda chunk: fn(steps(chunk)), x, method)
         else:
-            out = self._compute(fn, x, method)
+            x = to_array(self, X)
+        if self._policy:
+            check(x, self._policy, self)
+        if isinstance(x, np.ndarray) and not self._direct:
+            x = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
+        fn, n = self._fns[method], x.shape[0]
+        if self._direct and self.batch_size is None:
+            out = fn(x)  # a kernel streams through its batch
+        elif n <= (rows := self._chunk_rows()):
+            out = fn(x)
+        else:
+            parts = [fn(x[start:start + rows]) for start in range(0, n, rows)]
+            out = torch.cat(parts) if isinstance(parts[0], torch.Tensor) else np.concatenate(parts)
+        as_torch = isinstance(X, torch.Tensor)
         if method == "predict" and self._task == "classifier":
-            return self._labels(out, torch_out=isinstance(X, torch.Tensor))
-        return out if isinstance(X, torch.Tensor) else out.cpu().numpy()
+            return self._labels(out, as_torch)
+        if as_torch:
+            return out if isinstance(out, torch.Tensor) else torch.from_numpy(out).to(self.device)
+        return out.cpu().numpy() if isinstance(out, torch.Tensor) else out
 
-    def _labels(self, index, torch_out):
-        if torch_out and self._classes_t is not None:
-            return self._classes_t[index.long()]
-        return self._numpy_labels(index.cpu().numpy())
+    def _guard(self, policy, scores, x):
+        if not finite(scores):
+            check(x, policy, self)
 
-    def _numpy_labels(self, index):
+    def _labels(self, index, as_torch):
+        if as_torch and self._classes_t is not None:
+            index = index if isinstance(index, torch.Tensor) else torch.from_numpy(index)
+            return self._classes_t[index.to(self.device).long()]
+        index = index.cpu().numpy() if isinstance(index, torch.Tensor) else index
         if self._labels_are_indices:
             return index.astype(self.classes_.dtype)
         return self.classes_.take(index.view(np.uint8) if index.dtype == bool else index)
@@ -320,51 +286,3 @@ class CompiledPipeline:
 
 def _rebuild(doc, arrays, options):
     return CompiledPipeline(Graph.from_json(doc, arrays), **options)
-
-
-def compile_pipeline(model, *, device="cpu", dtype="float32", tree_strategy="auto", batch_size=None,
-                     fuse=True):
-    """Compile a fitted scikit-learn model (or pipeline, or ``Incremental``) to torch.
-
-    Parameters
-    ----------
-    model : estimator
-        A fitted estimator, ``Pipeline``, ``ColumnTransformer`` over numeric columns, or
-        :class:`~outofcore.Incremental`. Unsupported steps raise ``TypeError`` naming the class
-        and listing the supported ones.
-    device : str or torch.device
-        ``"cpu"`` (default) or a CUDA device.
-    dtype : {"float32", "float64"}
-        Compute precision; float32 by default.
-    tree_strategy : {"auto", "gemm", "perfect", "traversal"}
-        Tree-ensemble evaluation (see :mod:`outofcore.compiled._tree_modules`).
-    batch_size : int, optional
-        Rows per chunk; by default sized to keep intermediate tensors within a memory budget.
-    fuse : bool
-        Fold scalers and projections into the following linear layer (exact algebra).
-
-    Returns
-    -------
-    CompiledPipeline
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn.pipeline import make_pipeline
-    >>> from sklearn.preprocessing import StandardScaler
-    >>> from sklearn.linear_model import SGDRegressor
-    >>> import outofcore as ooc
-    >>> X = np.random.default_rng(0).normal(size=(200, 4)).astype(np.float32)
-    >>> pipe = make_pipeline(StandardScaler(), SGDRegressor(random_state=0)).fit(X, X @ [1, 2, 3, 4])
-    >>> compiled = ooc.compile_pipeline(pipe)
-    >>> bool(np.allclose(compiled.predict(X), pipe.predict(X), rtol=1e-4, atol=1e-4))
-    True
-    """
-    from ._fuse import fuse as fuse_steps
-    from ._registry import convert
-
-    graph = convert(model)
-    if fuse:
-        graph.steps, graph.head = fuse_steps(graph.steps, graph.head)
-    return CompiledPipeline(graph, device=device, dtype=dtype, tree_strategy=tree_strategy,
-                            batch_size=batch_size)

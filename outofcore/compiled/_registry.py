@@ -1,85 +1,130 @@
 """Which fitted objects compile, and how: an explicit dict from class to converter.
 
-The registry is built on first use, importing scikit-learn and our own estimators inside the
-builder: a serving process that only loads saved models never imports either.
+A converter is ``converter(estimator, ctx) -> list of Node`` (see :class:`Context`) and reads
+fitted attributes only, so a class with scikit-learn's attribute names (outofcore's scalers and
+encoders) registers with the same converter (:func:`register`). Built on first use: a serving
+process that only loads saved models imports neither scikit-learn nor outofcore's estimators.
 """
 
 import numpy as np
 
-from . import _convert_linear as lin
-from . import _convert_neural as nn
+from . import _convert_encoders as enc
+from . import _convert_models as lin
+from . import _convert_preprocessing as pre
 from . import _convert_trees as trees
 from ._spec import Graph, Node
 
 HEAD_OPS = frozenset({"linear_model", "gaussian_nb", "kmeans", "mlp", "trees"})
-
+# Converters that read input columns themselves (categories), not numbers.
+_READS_RAW = (enc.one_hot_encoder, enc.ordinal_encoder)
 _REGISTRY = {}
 
 
-def _build_registry():
-    from sklearn import cluster, decomposition, ensemble, linear_model, naive_bayes, neural_network
-    from sklearn import preprocessing, svm, tree
+def _table():
+    """(converter, classes) of every supported class: ``module.Class`` names, scikit-learn's
+    relative to ``sklearn``. outofcore's own estimators (``outofcore.*``) are the only names
+    compiled/ takes from outside itself, besides the helpers _dask.py imports.
 
-    from outofcore.preprocessing import scalers
+    Classes are looked up by name: one that a scikit-learn version no longer has (the
+    PassiveAggressive estimators, removed in 1.10) is simply not registered.
+    """
+    return [
+        (pre.standard_scaler, "preprocessing.StandardScaler outofcore.preprocessing.scalers.StandardScaler"),
+        (pre.minmax_scaler, "preprocessing.MinMaxScaler outofcore.preprocessing.scalers.MinMaxScaler"),
+        (pre.maxabs_scaler, "preprocessing.MaxAbsScaler outofcore.preprocessing.scalers.MaxAbsScaler"),
+        (pre.robust_scaler, "preprocessing.RobustScaler"),
+        (pre.normalizer, "preprocessing.Normalizer"),
+        (pre.polynomial_features, "preprocessing.PolynomialFeatures"),
+        (pre.function_transformer, "preprocessing.FunctionTransformer"),
+        (pre.date_time_features, "outofcore.preprocessing.dates.DateTimeFeatures"),
+        (pre.simple_imputer, "impute.SimpleImputer outofcore.preprocessing.impute.SimpleImputer"),
+        (enc.one_hot_encoder, "preprocessing.OneHotEncoder outofcore.preprocessing.encoders.OneHotEncoder"),
+        (enc.ordinal_encoder, "preprocessing.OrdinalEncoder outofcore.preprocessing.encoders.OrdinalEncoder"),
+        (pre.pca, "decomposition.PCA decomposition.IncrementalPCA"),
+        (lin.linear_classifier, "linear_model.SGDClassifier linear_model.Perceptron "
+         "linear_model.PassiveAggressiveClassifier linear_model.LogisticRegression "
+         "linear_model.LogisticRegressionCV linear_model.RidgeClassifier "
+         "linear_model.RidgeClassifierCV svm.LinearSVC"),
+        (lin.linear_regressor, "linear_model.SGDRegressor linear_model.PassiveAggressiveRegressor "
+         "linear_model.LinearRegression linear_model.Ridge linear_model.RidgeCV linear_model.Lasso "
+         "linear_model.LassoCV linear_model.ElasticNet linear_model.ElasticNetCV svm.LinearSVR"),
+        (lin.multinomial_nb, "naive_bayes.MultinomialNB"),
+        (lin.bernoulli_nb, "naive_bayes.BernoulliNB"),
+        (lin.gaussian_nb, "naive_bayes.GaussianNB"),
+        (lin.kmeans, "cluster.KMeans cluster.MiniBatchKMeans"),
+        (lin.mlp, "neural_network.MLPClassifier neural_network.MLPRegressor"),
+        (trees.forest_classifier, "tree.DecisionTreeClassifier tree.ExtraTreeClassifier "
+         "ensemble.RandomForestClassifier ensemble.ExtraTreesClassifier"),
+        (trees.forest_regressor, "tree.DecisionTreeRegressor tree.ExtraTreeRegressor "
+         "ensemble.RandomForestRegressor ensemble.ExtraTreesRegressor"),
+        (trees.gradient_boosting, "ensemble.GradientBoostingClassifier ensemble.GradientBoostingRegressor"),
+        (trees.hist_gradient_boosting, "ensemble.HistGradientBoostingClassifier "
+         "ensemble.HistGradientBoostingRegressor"),
+        (_pipeline, "pipeline.Pipeline"),
+        (_column_transformer, "compose.ColumnTransformer outofcore.preprocessing.compose.ColumnTransformer"),
+        (_incremental, "outofcore.training.incremental.Incremental"),
+    ]
 
-    table = {
-        lin.standard_scaler: [preprocessing.StandardScaler, scalers.StandardScaler],
-        lin.minmax_scaler: [preprocessing.MinMaxScaler, scalers.MinMaxScaler],
-        lin.maxabs_scaler: [preprocessing.MaxAbsScaler, scalers.MaxAbsScaler],
-        lin.function_transformer: [preprocessing.FunctionTransformer],
-        lin.pca: [decomposition.PCA, decomposition.IncrementalPCA],
-        lin.linear_classifier: [
-            linear_model.SGDClassifier, linear_model.Perceptron,
-            linear_model.PassiveAggressiveClassifier,
-            linear_model.LogisticRegression, linear_model.LogisticRegressionCV,
-            linear_model.RidgeClassifier, linear_model.RidgeClassifierCV, svm.LinearSVC,
-        ],
-        lin.linear_regressor: [
-            linear_model.SGDRegressor, linear_model.PassiveAggressiveRegressor,
-            linear_model.LinearRegression, linear_model.Ridge, linear_model.RidgeCV,
-            linear_model.Lasso, linear_model.ElasticNet, svm.LinearSVR,
-        ],
-        lin.multinomial_nb: [naive_bayes.MultinomialNB],
-        lin.gaussian_nb: [naive_bayes.GaussianNB],
-        lin.kmeans: [cluster.KMeans, cluster.MiniBatchKMeans],
-        nn.mlp: [neural_network.MLPClassifier, neural_network.MLPRegressor],
-        trees.forest_classifier: [
-            tree.DecisionTreeClassifier, tree.ExtraTreeClassifier,
-            ensemble.RandomForestClassifier, ensemble.ExtraTreesClassifier,
-        ],
-        trees.forest_regressor: [
-            tree.DecisionTreeRegressor, tree.ExtraTreeRegressor,
-            ensemble.RandomForestRegressor, ensemble.ExtraTreesRegressor,
-        ],
-        trees.gradient_boosting: [
-            ensemble.GradientBoostingClassifier, ensemble.GradientBoostingRegressor,
-        ],
-        trees.hist_gradient_boosting: [
-            ensemble.HistGradientBoostingClassifier, ensemble.HistGradientBoostingRegressor,
-        ],
-    }
-    registry = {cls: converter for converter, classes in table.items() for cls in classes}
-    from sklearn.compose import ColumnTransformer
-    from sklearn.pipeline import Pipeline
 
-    from outofcore.training.incremental import Incremental
+def _build():
+    import importlib
 
-    registry[Pipeline] = _pipeline
-    registry[ColumnTransformer] = _column_transformer
-    registry[Incremental] = _incremental
-    return registry
+    table = {}
+    for converter, names in _table():
+        for name in names.split():
+            module, cls = name.rsplit(".", 1)
+            mod = importlib.import_module(module if module.startswith("outofcore") else f"sklearn.{module}")
+            if hasattr(mod, cls):
+                table[getattr(mod, cls)] = converter
+    return table
 
 
 def registry():
     """The class-to-converter dict (built once)."""
     if not _REGISTRY:
-        _REGISTRY.update(_build_registry())
+        _REGISTRY.update(_build())
     return _REGISTRY
 
 
-def supported_names():
-    """Sorted class names that :func:`convert` accepts."""
-    return sorted({cls.__name__ for cls in registry()})
+def register(cls, converter):
+    """Compile instances of ``cls`` with ``converter``: any ``converter(estimator, ctx) -> list of
+    Node``, such as the one of a scikit-learn class whose fitted attributes ``cls`` shares:
+    ``register(ooc.OneHotEncoder, registry()[sklearn.preprocessing.OneHotEncoder])``."""
+    registry()[cls] = converter
+
+
+class Context:
+    """Where an estimator sits: ``final`` (it is the last step), ``raw`` (the input columns it
+    reads directly, or None after another step), ``imputer`` (a SimpleImputer just before an
+    encoder, folded into its lookups), ``where`` (for messages). Converters of ``raw`` columns
+    set ``reads``: the tensor columns (see :func:`convert`) they read."""
+
+    def __init__(self, builder, raw, final, where, imputer=None):
+        self.builder, self.raw, self.final, self.where, self.imputer = builder, raw, final, where, imputer
+        self.reads = None
+
+    def lookup(self, column, spec):
+        """Add a tensor column holding input ``column`` mapped by ``spec``; returns its index."""
+        self.builder.append({"source": int(column), "lookup": spec})
+        return len(self.builder) - 1
+
+    def convert(self, est):
+        """Nodes of ``est`` placed where this estimator is (for estimators holding others)."""
+        steps, head = _convert(est, self)
+        return steps + ([head] if head is not None else [])
+
+
+def _numeric(ctx):
+    """The tensor columns of the raw input columns as numbers (shared between readers)."""
+    found = {spec["source"]: i for i, spec in reversed(list(enumerate(ctx.builder)))
+             if len(spec) == 1}  # {"source": i} alone: the column as numbers
+    out = []
+    for column in ctx.raw:
+        if column not in found:
+            ctx.builder.append({"source": int(column)})
+            found[column] = len(ctx.builder) - 1
+        out.append(found[column])
+    return out
 
 
 def _check_fitted(est, where):
@@ -88,88 +133,122 @@ def _check_fitted(est, where):
     try:
         check_is_fitted(est)
     except Exception as exc:  # NotFittedError, or sklearn's TypeError for non-estimators
-        raise ValueError(
-            f"{where}{type(est).__name__} is not fitted; call fit before compiling it"
-        ) from exc
+        raise ValueError(f"{where}{type(est).__name__} is not fitted; call fit before compiling it") from exc
 
 
-def _convert_one(est, final, where):
-    """Nodes for one object: a list of transform steps and, when it predicts, a head node."""
+def _convert(est, ctx):
+    """``(steps, head)`` of one estimator; sets ``ctx.reads`` when it reads raw columns."""
     converter = registry().get(type(est))
     if converter is None:
+        names = sorted({cls.__name__ for cls in registry()})
         raise TypeError(
-            f"{where}cannot compile {type(est).__module__}.{type(est).__name__}: no converter for it. "
-            f"Supported: {', '.join(supported_names())} (and 'passthrough'/'drop' steps)."
+            f"{ctx.where}cannot compile {type(est).__module__}.{type(est).__name__}: no converter for "
+            f"it. Supported: {', '.join(names)} (and 'passthrough'/'drop' steps)."
         )
-    _check_fitted(est, where)
-    out = converter(est, final)
-    steps, head = out if isinstance(out, tuple) else ([out], None)
-    if head is None and steps and steps[-1].op in HEAD_OPS:
-        head = steps.pop()
-    if head is not None and not final:
-        raise TypeError(
-            f"{where}{type(est).__name__} predicts but does not transform, so it can only be the last "
-            "step of a pipeline"
-        )
-    return steps, head
+    _check_fitted(est, ctx.where)
+    nodes = converter(est, ctx)
+    if ctx.raw is not None and ctx.reads is None:
+        ctx.reads = _numeric(ctx)
+    head = nodes.pop() if nodes and nodes[-1].op in HEAD_OPS else None
+    if head is not None and not ctx.final:
+        raise TypeError(f"{ctx.where}{type(est).__name__} predicts but does not transform, so it can "
+                        "only be the last step of a pipeline")
+    return nodes, head
 
 
-def _pipeline(pipe, final):
-    steps, head = [], None
-    named = [(name, est) for name, est in pipe.steps if est is not None and est != "passthrough"]
-    for i, (name, est) in enumerate(named):
-        last = final and i == len(named) - 1
-        sub_steps, sub_head = _convert_one(est, last, f"step {name!r} of the Pipeline: ")
-        steps += sub_steps
+def _is_identity(est):
+    return est is None or (isinstance(est, str) and est == "passthrough") or (
+        type(est).__name__ == "FunctionTransformer" and est.func is None)
+
+
+def _pipeline(pipe, ctx):
+    named = [(name, est) for name, est in pipe.steps if not _is_identity(est)]
+    nodes, raw, reads, head, i = [], ctx.raw, None, None, 0
+    while i < len(named):
+        (name, est), imputer = named[i], None
+        if (raw is not None and type(est).__name__ == "SimpleImputer" and i + 1 < len(named)
+                and registry().get(type(named[i + 1][1])) in _READS_RAW and not est.add_indicator):
+            imputer, (name, est), i = est, named[i + 1], i + 1  # folds into the encoder's lookups
+        last = ctx.final and i == len(named) - 1
+        sub = Context(ctx.builder, raw, last, f"{ctx.where}step {name!r} of the Pipeline: ", imputer)
+        steps, sub_head = _convert(est, sub)
+        if raw is not None:
+            reads, raw = sub.reads, None
+        nodes += steps
         head = sub_head if last else head
-    return steps, head
+        i += 1
+    ctx.reads = reads if reads is not None or ctx.raw is None else _numeric(ctx)
+    return nodes + ([head] if head is not None else [])
 
 
-def _incremental(model, final):
-    return _convert_one(model.estimator_, final, "Incremental.estimator_: ")
+def _incremental(model, ctx):
+    sub = Context(ctx.builder, ctx.raw, ctx.final, f"{ctx.where}Incremental.estimator_: ")
+    nodes = sub.convert(model.estimator_)
+    ctx.reads = sub.reads
+    return nodes
 
 
-def _column_indices(ct, columns):
-    n = ct.n_features_in_
-    spec = columns
-    if isinstance(spec, (str, int, np.integer)):
-        spec = [spec]
+def _column_indices(ct, spec):
+    """Input column indices of a ColumnTransformer's column selection (names, indices, a slice
+    of either, or a boolean mask)."""
+    names = list(getattr(ct, "feature_names_in_", []))
+    spec = [spec] if isinstance(spec, (str, int, np.integer)) else spec
     if isinstance(spec, slice) and isinstance(spec.start or spec.stop, str):
-        names = list(ct.feature_names_in_)
         stop = None if spec.stop is None else names.index(spec.stop) + 1  # label slices include stop
         spec = slice(None if spec.start is None else names.index(spec.start), stop)
     if not isinstance(spec, slice):
         spec = list(spec)
         if spec and isinstance(spec[0], str):
-            names = list(ct.feature_names_in_)
             return [names.index(c) for c in spec]
         if spec and isinstance(spec[0], (bool, np.bool_)):
             return np.flatnonzero(spec).tolist()
-    return np.arange(n)[spec].tolist()
+    return np.arange(ct.n_features_in_)[spec].tolist()
 
 
-def _column_transformer(ct, final):
-    branches = []
+def _column_transformer(ct, ctx):
+    """ColumnTransformer: each branch reads its columns; outputs side by side (``columns`` node).
+
+    As the first step its branches read input columns, so they may hold encoders; the branch
+    columns are then tensor columns (numbers, or the codes of a lookup).
+    """
+    branches, width = [], 0
     for name, trans, columns in ct.transformers_:
-        if isinstance(trans, str) and trans == "drop":
-            continue
         idx = _column_indices(ct, columns)
-        if not idx:
+        if (isinstance(trans, str) and trans == "drop") or not idx:
             continue
-        if isinstance(trans, str) and trans == "passthrough":
-            chain = []
+        raw = None if ctx.raw is None else [ctx.raw[i] for i in idx]
+        sub = Context(ctx.builder, raw, False, f"{ctx.where}transformer {name!r} of the ColumnTransformer: ")
+        if _is_identity(trans):
+            chain, reads = [], (None if raw is None else _numeric(sub))
         else:
-            chain, head = _convert_one(trans, False, f"transformer {name!r} of the ColumnTransformer: ")
-        n_out = _chain_width(chain, len(idx))
-        branches.append(Node("chain", {"columns": idx, "n_out": n_out}, children=chain))
-    n_out = sum(b.attrs["n_out"] for b in branches)
-    return [Node("columns", {"n_out": n_out}, children=branches)], None
+            chain, _ = _convert(trans, sub)
+            reads = sub.reads
+        n = len(reads) if isinstance(reads, list) else len(idx)  # lookups may widen (dates)
+        for node in chain:
+            n = node.width(n)
+        # A branch that is itself a ColumnTransformer reads every tensor column ("all": None).
+        columns = idx if raw is None else (None if reads == "all" else reads)
+        branches.append(Node("chain", {"columns": columns, "n_out": n}, children=chain))
+        width += n
+    ctx.reads = None if ctx.raw is None else "all"
+    return [Node("columns", {"n_out": width, "mode": "concat"}, children=branches)]
 
 
-def _chain_width(chain, width):
-    for node in chain:
-        width = node.n_out
-    return width
+def convert(model):
+    """Convert a fitted model into a :class:`Graph` (input columns, transform steps, head)."""
+    builder = []
+    names = getattr(model, "feature_names_in_", None)
+    _check_fitted(model, "")
+    n_in = _n_features_in(model)
+    ctx = Context(builder, list(range(n_in)), True, "")
+    steps, head = _convert(model, ctx)
+    if ctx.reads not in (None, "all"):
+        builder[:] = [builder[i] for i in ctx.reads]  # the first step reads these, in this order
+    if builder == [{"source": i} for i in range(n_in)]:
+        builder = None
+    return Graph(steps=steps, head=head, n_features_in=n_in,
+                 feature_names_in=None if names is None else [str(n) for n in names],
+                 source=type(model).__name__, inputs=builder)
 
 
 def _n_features_in(model):
@@ -179,16 +258,3 @@ def _n_features_in(model):
             return int(est.n_features_in_)
     raise ValueError(f"{type(model).__name__} does not record its number of input features "
                      "(n_features_in_); fit it on a 2-D array or DataFrame")
-
-
-def convert(model):
-    """Convert a fitted model into a :class:`Graph` (transform steps + final head)."""
-    steps, head = _convert_one(model, True, "")
-    names = getattr(model, "feature_names_in_", None)
-    return Graph(
-        steps=steps,
-        head=head,
-        n_features_in=_n_features_in(model),
-        feature_names_in=None if names is None else [str(n) for n in names],
-        source=type(model).__name__,
-    )

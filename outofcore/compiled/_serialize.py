@@ -1,52 +1,53 @@
 """Saving and loading compiled pipelines: one safetensors file, the graph as JSON in its header.
 
-The format holds numbers and JSON only: loading it runs neither pickle nor scikit-learn, so a
-serving process needs numpy, torch and safetensors, nothing else.
+Numbers and JSON only (category vocabularies included): loading runs neither pickle nor
+scikit-learn.
 """
 
 import json
 import os
+import secrets
 
 from ._spec import Graph
 
 _KEY = "outofcore.compiled"
 
 
-def save(compiled, path):
-    """Write ``compiled`` (a CompiledPipeline) to ``path``."""
-    from safetensors.numpy import save_file
+def save(compiled, path, *, overwrite=False):
+    """Write ``compiled`` to ``path``: a file beside it first, then renamed into place.
 
+    The file gets the mode the user's umask gives; an existing ``path`` is replaced only with
+    ``overwrite=True``, and a reader never sees a half-written file.
+    """
+    from safetensors.numpy import save as to_bytes
+
+    path = os.fspath(path)
+    if not overwrite and os.path.exists(path):
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
     doc, arrays = compiled.graph.to_json()
     doc["options"] = {"dtype": compiled.dtype}
-    save_file(arrays, os.fspath(path), metadata={_KEY: json.dumps(doc)})
+    folder, name = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
+    data = to_bytes(arrays, metadata={_KEY: json.dumps(doc)})
+    # Created here, not by safetensors, so that the umask sets its mode (0o666 less the mask).
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # fails if path appeared meanwhile: never clobbers
+    except FileExistsError:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
-def load_compiled(path, *, device="cpu", dtype=None, tree_strategy="auto", batch_size=None):
-    """Load a model written by :meth:`CompiledPipeline.save`.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The file written by ``save``.
-    device : str or torch.device
-        Where to put the model (``"cpu"``, ``"cuda"``).
-    dtype : {"float32", "float64"}, optional
-        Compute precision; by default the one it was compiled with.
-    tree_strategy, batch_size
-        As in :func:`~outofcore.compile_pipeline`.
-
-    Returns
-    -------
-    CompiledPipeline
-
-    Examples
-    --------
-    >>> model = load_compiled("model.safetensors", device="cpu")   # doctest: +SKIP
-    >>> model.predict(X)                                           # doctest: +SKIP
-    """
+def read(path):
+    """``(graph, dtype)`` of the model file at ``path``."""
     from safetensors import safe_open
-
-    from ._pipeline import CompiledPipeline
 
     path = os.fspath(path)
     with safe_open(path, framework="np") as f:
@@ -56,6 +57,4 @@ def load_compiled(path, *, device="cpu", dtype=None, tree_strategy="auto", batch
                              "write one with CompiledPipeline.save")
         arrays = {key: f.get_tensor(key) for key in f.keys()}
     doc = json.loads(meta[_KEY])
-    graph = Graph.from_json(doc, arrays)
-    return CompiledPipeline(graph, device=device, dtype=dtype or doc["options"]["dtype"],
-                            tree_strategy=tree_strategy, batch_size=batch_size)
+    return Graph.from_json(doc, arrays), doc["options"]["dtype"]

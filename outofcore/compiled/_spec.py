@@ -1,8 +1,7 @@
 """The description of a compiled pipeline: plain JSON attributes plus NumPy arrays.
 
-Converters produce these records from fitted scikit-learn objects, the torch modules are built
-from them, and the save format is exactly them (JSON + safetensors). Nothing here imports torch
-or scikit-learn, so a serving process can read a saved model with neither pickle nor sklearn.
+Converters produce these records, the torch modules are built from them, and the save format is
+exactly them (JSON + safetensors): no torch, scikit-learn or pickle is needed to read one.
 """
 
 from dataclasses import dataclass, field
@@ -10,7 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 FORMAT_NAME = "outofcore.compiled"
-FORMAT_VERSION = 1
+# Version 2: tree node tables with neighbouring children, lookups and time fields of input columns.
+FORMAT_VERSION = 2
 
 
 @dataclass
@@ -20,20 +20,21 @@ class Node:
     Parameters
     ----------
     op : str
-        The kind of step (``"affine"``, ``"linear"``, ``"linear_model"``, ``"trees"``, ...); each
-        kind has one torch module.
+        The kind of step (``"affine"``, ``"linear_model"``, ``"trees"``, ...): one module each.
     attrs : dict
-        JSON-serialisable settings (activation names, link functions, class labels).
+        JSON settings. ``n_out``: the output width of steps that change it. ``accepts``: what
+        scikit-learn lets through: ``"finite"`` (default), ``"nan"`` (not infinity), ``"any"``, or
+        ``"passthrough"`` (element-wise: NaN goes on to the next step, infinity is refused).
     arrays : dict of str to ndarray
-        Numeric constants (weights, thresholds), kept in float64 until a module is built.
+        Numeric constants (weights, thresholds), float64 until a module is built.
     children : list of Node
-        Sub-steps, used by ``"columns"`` (one child per column group).
+        Sub-steps of ``"columns"`` (one ``"chain"`` per column group) and ``"chain"``.
 
     Examples
     --------
     >>> import numpy as np
-    >>> Node("affine", {"clip": None}, {"scale": np.ones(3), "offset": np.zeros(3)}).n_out
-    3
+    >>> Node("linear", {}, {"weight": np.ones((3, 2)), "bias": np.zeros(2)}).width(3)
+    2
     """
 
     op: str
@@ -41,18 +42,11 @@ class Node:
     arrays: dict = field(default_factory=dict)
     children: list = field(default_factory=list)
 
-    @property
-    def n_out(self):
-        """Number of output columns of a transform step."""
-        return int(self.attrs["n_out"]) if "n_out" in self.attrs else _infer_n_out(self)
-
-
-def _infer_n_out(node):
-    if node.op == "affine":
-        return len(node.arrays["scale"])
-    if node.op == "linear":
-        return node.arrays["weight"].shape[1]
-    raise KeyError(f"step {node.op!r} does not record its number of outputs")
+    def width(self, n_in):
+        """Number of output columns of this step, given ``n_in`` input columns."""
+        if self.op == "linear":
+            return self.arrays["weight"].shape[1]
+        return int(self.attrs.get("n_out", n_in))
 
 
 @dataclass
@@ -68,9 +62,13 @@ class Graph:
     n_features_in : int
         Number of input columns.
     feature_names_in : list of str or None
-        Column names seen during fit; pandas input is reordered by them.
+        Column names seen during fit; pandas and arrow input is reordered by them.
     source : str
         The class name of the converted object, for messages and ``repr``.
+    inputs : list of dict or None
+        The columns the tensor program reads: ``{"source": i}`` (input column ``i`` as numbers) or
+        ``{"source": i, "lookup": {...}}`` (its categories as codes, ``_inputs.Lookup``). None:
+        the input columns as they are.
     """
 
     steps: list
@@ -78,6 +76,7 @@ class Graph:
     n_features_in: int
     feature_names_in: "list | None" = None
     source: str = ""
+    inputs: "list | None" = None
 
     def to_json(self):
         """Split into a JSON-serialisable dict and a flat ``{key: ndarray}`` mapping."""
@@ -88,6 +87,7 @@ class Graph:
             "n_features_in": int(self.n_features_in),
             "feature_names_in": self.feature_names_in,
             "source": self.source,
+            "inputs": self.inputs,
             "steps": [_node_to_json(n, f"s{i}", arrays) for i, n in enumerate(self.steps)],
             "head": None if self.head is None else _node_to_json(self.head, "h", arrays),
         }
@@ -101,10 +101,10 @@ class Graph:
                 f"not an outofcore compiled model (format {doc.get('format')!r}); "
                 "write one with CompiledPipeline.save"
             )
-        if doc.get("version", 0) > FORMAT_VERSION:
+        if doc.get("version", 0) != FORMAT_VERSION:
             raise ValueError(
-                f"compiled model format version {doc['version']} is newer than this outofcore "
-                f"reads ({FORMAT_VERSION}); upgrade outofcore to load it"
+                f"compiled model format version {doc.get('version')} is not the one this outofcore "
+                f"reads ({FORMAT_VERSION}); compile the model again with this version"
             )
         head = doc["head"]
         return cls(
@@ -113,6 +113,7 @@ class Graph:
             n_features_in=doc["n_features_in"],
             feature_names_in=doc["feature_names_in"],
             source=doc.get("source", ""),
+            inputs=doc.get("inputs"),
         )
 
 
@@ -137,23 +138,15 @@ def _node_from_json(doc, arrays):
         raise ValueError(
             f"compiled model is missing the array {exc.args[0]!r}; the file is damaged"
         ) from None
-    return Node(
-        op=doc["op"],
-        attrs=doc["attrs"],
-        arrays=node_arrays,
-        children=[_node_from_json(c, arrays) for c in doc["children"]],
-    )
+    return Node(doc["op"], doc["attrs"], node_arrays, [_node_from_json(c, arrays) for c in doc["children"]])
 
 
 def labels_to_json(classes):
     """Class labels as a JSON list (numbers or strings) plus the NumPy dtype to rebuild them."""
     classes = np.asarray(classes)
-    if classes.dtype.kind in "iub":
-        return {"values": [int(c) for c in classes], "dtype": classes.dtype.str}
-    if classes.dtype.kind == "f":
-        return {"values": [float(c) for c in classes], "dtype": classes.dtype.str}
-    if classes.dtype.kind in "US":
-        return {"values": [str(c) for c in classes], "dtype": classes.dtype.str}
+    cast = {"i": int, "u": int, "b": int, "f": float, "U": str, "S": str}.get(classes.dtype.kind)
+    if cast is not None:
+        return {"values": [cast(c) for c in classes], "dtype": classes.dtype.str}
     if all(isinstance(c, str) for c in classes):
         return {"values": [str(c) for c in classes], "dtype": "object"}
     raise TypeError(

@@ -123,8 +123,10 @@ def _predict_table(model, job, table, where, buffers):
         try:
             out = getattr(model, job.method)(X)
         except Exception as e:
-            raise _located(e, f"while predicting {where(0)} and the {table.num_rows - 1} rows "
-                              f"after it") from e
+            row = getattr(e, "row", None)  # the batch row an error named, where it names one
+            raise _located(e, f"while predicting {where(row)}" if isinstance(row, int) else
+                           f"while predicting {where(0)} and the {table.num_rows - 1} rows "
+                           f"after it") from e
         out = np.asarray(out.toarray() if hasattr(out, "toarray") else out)
         if job.numeric and np.may_share_memory(out, block):
             out = out.copy()  # a view of the block, which is lent again next slice

@@ -7,29 +7,13 @@ is one of pandas' ``Series.dt`` fields, computed with arrow's vectorised tempora
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from outofcore.io import convert
 from outofcore.io.inputs import is_dask_collection
+from outofcore.preprocessing import timefields
 from outofcore.preprocessing.base import BlockwiseTransformer, as_arrow
 
 __all__ = ["DateTimeFeatures"]
-
-# Feature -> arrow kernel; each matches the pandas ``Series.dt`` field in the comment.
-_FIELDS = {
-    "year": pc.year,  # .dt.year
-    "quarter": pc.quarter,  # .dt.quarter
-    "month": pc.month,  # .dt.month
-    "week": pc.iso_week,  # .dt.isocalendar().week
-    "day": pc.day,  # .dt.day
-    "day_of_week": pc.day_of_week,  # .dt.day_of_week (Monday=0)
-    "day_of_year": pc.day_of_year,  # .dt.day_of_year
-    "hour": pc.hour,  # .dt.hour
-    "minute": pc.minute,  # .dt.minute
-    "second": pc.second,  # .dt.second
-}
-_UNITS = {"D": 86400.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 
 
 class DateTimeFeatures(BlockwiseTransformer):
@@ -95,14 +79,14 @@ class DateTimeFeatures(BlockwiseTransformer):
         return tags
 
     def _check_params(self):
-        known = list(_FIELDS) + ["epoch"]
+        known = timefields.FEATURES
         features = [self.features] if isinstance(self.features, str) else list(self.features)
         unknown = [f for f in features if f not in known]
         if not features or unknown or len(set(features)) != len(features):
             raise ValueError(f"features={self.features!r} must be distinct names among {known}"
                              + (f"; {unknown} are not" if unknown else ""))
-        if self.unit is not None and self.unit not in _UNITS:
-            raise ValueError(f"unit={self.unit!r} must be None or one of {list(_UNITS)}")
+        if self.unit is not None and self.unit not in timefields.UNITS:
+            raise ValueError(f"unit={self.unit!r} must be None or one of {list(timefields.UNITS)}")
         if np.dtype(self.dtype).kind != "f":
             raise ValueError(f"dtype={self.dtype!r} must be a float type (missing timestamps "
                              f"give NaN)")
@@ -123,62 +107,14 @@ class DateTimeFeatures(BlockwiseTransformer):
     def _timestamps(self, block, where):
         """Each column of a block as an arrow timestamp array."""
         if isinstance(block, pa.Table):
-            return [self._timestamp(n, c.combine_chunks(), where)
+            return [timefields.timestamps(n, c, self.unit, where)
                     for n, c in zip(block.schema.names, block.columns, strict=True)]
         if hasattr(block, "toarray"):
             block = block.toarray()
         block = np.asarray(block)
         names = getattr(self, "feature_names_in_", [f"x{i}" for i in range(block.shape[1])])
-        return [self._timestamp(names[i], block[:, i], where) for i in range(block.shape[1])]
-
-    def _timestamp(self, name, values, where):
-        if isinstance(values, np.ndarray):
-            if values.dtype.kind == "M":
-                return pa.array(values)
-            if values.dtype.kind == "O" and self.unit is None:
-                try:
-                    values = pa.array(values, from_pandas=True)
-                except (pa.ArrowInvalid, pa.ArrowTypeError):
-                    raise TypeError(f"column {name!r} holds objects that are not all "
-                                    f"timestamps; DateTimeFeatures reads timestamps") from None
-            else:
-                return self._from_numbers(name, np.asarray(values, dtype=np.float64), where)
-        t = values.type
-        if pa.types.is_dictionary(t):
-            values, t = values.cast(t.value_type), t.value_type
-        if pa.types.is_timestamp(t):
-            return values
-        if pa.types.is_date(t):
-            return values.cast(pa.timestamp("s"))
-        if convert.is_numeric(t) and not pa.types.is_null(t):
-            return self._from_numbers(name, values.to_numpy(zero_copy_only=False).astype(
-                np.float64), where)
-        if pa.types.is_null(t):
-            return pa.nulls(len(values), pa.timestamp("s"))
-        todo = ("give unit='s' (or 'ms', 'us', 'ns', 'D') to read numbers as time since "
-                "1970-01-01" if convert.is_numeric(t) else
-                "parse it into timestamps first (pandas.to_datetime, or write the column as a "
-                "timestamp)")
-        raise TypeError(f"column {name!r} holds {convert.kind_of(t)} values ({t}) and "
-                        f"DateTimeFeatures reads timestamps; {todo}")
-
-    def _from_numbers(self, name, values, where):
-        if self.unit is None:
-            raise TypeError(f"column {name!r} holds numbers and DateTimeFeatures reads "
-                            f"timestamps; give unit='s' (or 'ms', 'us', 'ns', 'D') to read "
-                            f"numbers as time since 1970-01-01, or pass a timestamp column")
-        bad = np.flatnonzero(np.isinf(values))
-        if bad.size:
-            raise ValueError(f"Input contains infinity: column {name!r} holds {values[bad[0]]} "
-                             f"at {where(int(bad[0]))}, which is no time")
-        ns = values * (_UNITS[self.unit] * 1e9)
-        big = np.flatnonzero(np.abs(ns) >= 2**63)
-        if big.size:
-            raise ValueError(f"column {name!r} holds {values[big[0]]} at {where(int(big[0]))}: "
-                             f"{values[big[0]]} {self.unit} after 1970-01-01 is beyond the "
-                             f"timestamps of nanoseconds (years 1677 to 2262)")
-        whole = np.where(np.isnan(ns), 0, np.round(ns)).astype(np.int64)
-        return pa.array(whole, pa.timestamp("ns"), mask=np.isnan(ns))
+        return [timefields.timestamps(names[i], block[:, i], self.unit, where)
+                for i in range(block.shape[1])]
 
     # ---------------------------------------------------------------- fitting (types only)
     def _fit_chunk(self, block, where):
@@ -201,13 +137,7 @@ class DateTimeFeatures(BlockwiseTransformer):
         out = np.empty((n, len(stamps) * len(features)), dtype=self.dtype)
         for i, ts in enumerate(stamps):
             for j, feature in enumerate(features):
-                if feature == "epoch":
-                    # The stored count of the unit since 1970 (UTC); nulls become NaN.
-                    ticks = ts.cast(pa.int64()).to_numpy(zero_copy_only=False).astype(np.float64)
-                    field = ticks / {"s": 1, "ms": 1e3, "us": 1e6, "ns": 1e9}[ts.type.unit]
-                else:
-                    field = _FIELDS[feature](ts).to_numpy(zero_copy_only=False)
-                out[:, i * len(features) + j] = field
+                out[:, i * len(features) + j] = timefields.field(ts, feature)
         return out
 
     def get_feature_names_out(self, input_features=None):

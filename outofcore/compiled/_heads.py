@@ -1,0 +1,234 @@
+"""Prediction heads: the final estimator of a compiled pipeline, as a tensor program or a CPU kernel.
+
+A head computes its raw output (scores, logits, distances) with its tensor program or, decided when
+it is built, its family's CPU kernel (``_kernels``). Links and decisions are written once against
+:class:`Ops` (torch on tensors, NumPy on a kernel's arrays). Classifier heads return class
+*indices* (bool for a two-class sign test); labels are mapped outside, where strings can live.
+"""
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import _kernels
+from ._steps import Module, sq_distances
+
+
+class Ops:
+    """The few array functions links need, for torch tensors (``TORCH``) or NumPy arrays (``NUMPY``)."""
+
+    def __init__(self, torch_side):
+        self.torch = torch_side
+
+    def sigmoid(self, s):  # NumPy's: no overflow warning for large |s|
+        return torch.sigmoid(s) if self.torch else np.exp(-np.logaddexp(0, -s)).astype(s.dtype, copy=False)
+
+    def softmax(self, s):
+        if self.torch:
+            return torch.softmax(s, dim=1)
+        e = np.exp(s - s.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def stack(self, columns):
+        return torch.stack(columns, dim=1) if self.torch else np.stack(columns, axis=1)
+
+    def where(self, cond, a, b):
+        return torch.where(cond, a, b) if self.torch else np.where(cond, a, b)
+
+    def array(self, x):
+        """``x`` in this side's array type (a CPU kernel reads C-ordered NumPy arrays)."""
+        if self.torch:
+            return x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
+        return np.ascontiguousarray(x.numpy() if isinstance(x, torch.Tensor) else x)
+
+
+TORCH, NUMPY = Ops(True), Ops(False)
+
+
+def two_columns(ops, p):
+    return ops.stack([1.0 - p, p])
+
+
+def _normalise_rows(ops, p):
+    # scikit-learn's one-vs-rest normalisation: rows that are all zero become uniform.
+    total = p.sum(axis=1, keepdims=True)
+    zero = total == 0
+    return ops.where(zero, 1.0 / p.shape[1], p / ops.where(zero, 1.0, total))
+
+
+def _logistic_ovr(ops, s):
+    p = ops.sigmoid(s)
+    return two_columns(ops, p[:, 0]) if p.shape[1] == 1 else _normalise_rows(ops, p)
+
+
+def _modified_huber(ops, s):
+    p = (s.clip(-1.0, 1.0) + 1.0) / 2.0
+    return two_columns(ops, p[:, 0]) if p.shape[1] == 1 else _normalise_rows(ops, p)
+
+
+LINKS = {"logistic_ovr": _logistic_ovr, "modified_huber": _modified_huber,
+         "softmax": lambda ops, s: ops.softmax(s),
+         "logistic": lambda ops, s: two_columns(ops, ops.sigmoid(s[:, 0])),
+         # GradientBoosting's exponential loss: p = expit(2 * raw).
+         "exp_logistic": lambda ops, s: two_columns(ops, ops.sigmoid(2.0 * s[:, 0]))}
+
+
+class Head(Module):
+    """Base of the heads: ``method(name)`` is the function for scikit-learn method ``name``."""
+
+    # Families with a CPU kernel set this: the kernel runs when the head is on the CPU and numba runs.
+    has_kernel = False
+    # Set by the pipeline where the head's output reveals a refused input: guard(output, input).
+    guard = None
+
+    def __init__(self, node, dtype, device, kernel=True):
+        super().__init__(node, dtype, device)
+        self.kernel = kernel and self.has_kernel and _kernels.AVAILABLE and torch.device(device).type == "cpu"
+        self.ops = NUMPY if self.kernel else TORCH
+        self.np_dtype = torch.empty(0, dtype=dtype).numpy().dtype
+        self.classifier = node.attrs.get("task") == "classifier"
+        self.ravel = bool(node.attrs.get("ravel"))
+
+    def method(self, name):
+        return getattr(self, f"m_{name}")
+
+
+class LinearModel(Head):
+    """Linear classifiers and regressors, multinomial and Bernoulli naive Bayes: ``x @ W + b``
+    (with ``fused_input`` the weights were pushed into the steps: the input is ``x @ W``)."""
+
+    has_kernel = True
+
+    def __init__(self, node, dtype, device, kernel=True):
+        super().__init__(node, dtype, device, kernel)
+        self.fused = bool(node.attrs.get("fused_input"))
+        self.link = LINKS.get(node.attrs.get("proba"))
+        if self.kernel:  # the kernel's constants by input dtype
+            b, w = self.bias.numpy(), None if self.fused else self.weight.numpy()
+            self.consts = {np.dtype(t): (None if w is None else np.ascontiguousarray(w.T, t), b.astype(t))
+                           for t in (np.float32, np.float64)}
+
+    def scores(self, x):
+        x = self.ops.array(x)
+        if not self.kernel:
+            s = x + self.bias if self.fused else torch.addmm(self.bias, x, self.weight)
+            if self.guard is not None:
+                self.guard(s, x)
+            return s
+        wt, b = self.consts[x.dtype]
+        if self.fused:
+            return x + b
+        s = _kernels.run(_kernels.linear, x, (wt, b), (np.empty((x.shape[0], len(b)), x.dtype),))[0]
+        if self.guard is not None:
+            self.guard(s, x)
+        return s
+
+    def m_decision_function(self, x):
+        s = self.scores(x)
+        return s[:, 0] if self.ravel else s
+
+    def m_predict(self, x):
+        s = self.scores(x)
+        if not self.classifier:
+            return s[:, 0] if self.ravel else s
+        return s[:, 0] > 0 if self.ravel else s.argmax(axis=1)
+
+    def m_predict_proba(self, x):
+        return self.link(self.ops, self.scores(x))
+
+
+_ACTIVATIONS = {"identity": lambda z: z, "relu": torch.relu, "tanh": torch.tanh, "logistic": torch.sigmoid}
+
+
+class MLP(Head):
+    """Multi-layer perceptron: dense layers with the fitted activation, then the output function."""
+
+    has_kernel = True
+
+    def __init__(self, node, dtype, device, kernel=True):
+        super().__init__(node, dtype, device, kernel)
+        n = node.attrs["n_layers"]
+        self.fused = bool(node.attrs.get("fused_input"))
+        self.layers = [(getattr(self, f"weight{i}", None), getattr(self, f"bias{i}")) for i in range(n)]
+        self.act = _ACTIVATIONS[node.attrs["activation"]]
+        self.code = _kernels.ACTIVATIONS[node.attrs["activation"]]
+        self.binary = node.attrs["out"] == "logistic"
+        self.shapes = np.array([(0 if w is None else w.shape[0], len(b)) for w, b in self.layers])
+        self.flat = {}
+
+    def logits(self, x):
+        x = self.ops.array(x)
+        if self.kernel:
+            if x.dtype not in self.flat:  # the kernel's layout: all layers in one buffer
+                self.flat[x.dtype] = (
+                    np.concatenate([np.zeros(0) if w is None else w.numpy().ravel() for w, _ in self.layers]
+                                   ).astype(x.dtype),
+                    np.concatenate([b.numpy() for _, b in self.layers]).astype(x.dtype))
+            weights, biases = self.flat[x.dtype]
+            out = np.empty((x.shape[0], self.shapes[-1, 1]), x.dtype)
+            consts = (weights, self.shapes, biases, self.code, self.fused)
+            return _kernels.run(_kernels.mlp, x, consts, (out,))[0]
+        *hidden, (w, b) = self.layers
+        for wi, bi in hidden:
+            x = self.act(x + bi if wi is None else torch.addmm(bi, x, wi))
+        return x + b if w is None else torch.addmm(b, x, w)
+
+    def m_predict(self, x):
+        z = self.logits(x)
+        if self.classifier:
+            # sigmoid(z) > 0.5 exactly when z > 0; the arg-max of softmax is that of the logits.
+            return z[:, 0] > 0 if self.binary else z.argmax(axis=1)
+        return z[:, 0] if self.ravel else z
+
+    def m_predict_proba(self, x):
+        z = self.logits(x)
+        return two_columns(self.ops, self.ops.sigmoid(z[:, 0])) if self.binary else self.ops.softmax(z)
+
+
+class KMeans(Head):
+    """Nearest centre (predict), distances (transform), squared distance to it (score): one
+    formula, direct differences; the label is the first arg-min of what ``transform`` returns."""
+
+    has_kernel = True
+
+    def method(self, name):
+        return lambda x: self.distances(x, name)
+
+    def distances(self, x, want):
+        x = self.ops.array(x)
+        if self.kernel:
+            n, k = x.shape[0], self.centers.shape[0]
+            labels, best = np.empty(n, np.int32), np.empty(n, x.dtype)
+            dist = np.empty((n if want == "transform" else 0, k), x.dtype)
+            centers = self.centers.numpy().astype(x.dtype, copy=False)
+            _kernels.run(_kernels.nearest, x, (centers,), (labels, best, dist))
+            return {"predict": labels, "transform": dist, "min_sq_distance": best}[want]
+        d2 = sq_distances(x, self.centers)
+        if want == "min_sq_distance":
+            return d2.amin(dim=1)
+        dist = d2.sqrt()
+        return dist if want == "transform" else dist.argmin(dim=1).int()
+
+
+class GaussianNB(Head):
+    """Gaussian naive Bayes: per-class log-likelihood, arg-max and softmax (tensor program only)."""
+
+    def jll(self, x):
+        diff = self.ops.array(x)[:, None, :] - self.theta
+        return self.const - 0.5 * (diff * diff * self.inv_var).sum(dim=2)
+
+    def m_predict(self, x):
+        return self.jll(x).argmax(dim=1)
+
+    def m_predict_proba(self, x):
+        return torch.softmax(self.jll(x), dim=1)
+
+
+class TransformOnly(nn.Module):
+    """The head of a pipeline that ends with a transformer: ``transform`` is the identity."""
+
+    kernel = False
+    ops = TORCH
+
+    def method(self, name):
+        return lambda x: x

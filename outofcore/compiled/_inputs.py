@@ -1,0 +1,300 @@
+"""The input table to the 2-D array the tensor program reads, and the values it must not hold.
+
+Input is a NumPy array, a pandas DataFrame (numeric, object, ``str``/string and ``category``
+columns; None, NaN or ``pd.NA`` missing), a pyarrow Table/RecordBatch or a torch tensor, matched by
+column name where the model was fitted on names. An encoded column is mapped to codes by one
+vectorised lookup (``pyarrow.compute.index_in`` for arrow, ``pandas.Index.get_indexer`` else).
+
+NaN and infinity are refused where scikit-learn refuses them, as the first step reading a column
+says (``Node.attrs["accepts"]``): scalers pass NaN on but refuse infinity; SimpleImputer and
+classic trees accept NaN (trees refuse values past float32's range, which their cast makes
+infinite); HistGradientBoosting accepts anything; other steps want finite values.
+"""
+
+import functools
+import warnings
+
+import numpy as np
+import torch
+
+
+def _is_arrow(column):
+    return type(column).__module__.startswith("pyarrow")
+
+
+def _values(column):
+    """A column as a NumPy array (arrow and pandas columns converted)."""
+    if _is_arrow(column):
+        return column.to_numpy(zero_copy_only=False)
+    return column.to_numpy() if hasattr(column, "to_numpy") else np.asarray(column)
+
+
+class Lookup:
+    """One input column's categories to numbers (a lookup spec of ``_convert_encoders``).
+
+    Positions in the code table: the keys, then NaN (and ``pd.NA``), None, arrow's null, unknown.
+    """
+
+    def __init__(self, spec, dtype):
+        import pandas as pd
+
+        self.spec, self.n = spec, len(spec["keys"])
+        self.index = pd.Index(spec["keys"], dtype=object if any(isinstance(k, str) for k in spec["keys"])
+                              else None)
+        extra = [spec[k] for k in ("nan", "none", "null")] + [spec["unknown"]]
+        extra = [spec["unknown"] if v == "unknown" else v for v in extra]
+        values = [np.nan if v is None or v == "error" else v for v in spec["codes"] + extra]
+        self.table = np.asarray(values, dtype=dtype)
+        self.arrow_keys = None
+
+    def _positions(self, column):
+        n = self.n
+        if _is_arrow(column):
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            try:
+                if self.arrow_keys is None:
+                    self.arrow_keys = pa.array(self.spec["keys"])
+                found = pc.fill_null(pc.index_in(column, value_set=self.arrow_keys), -1)
+                pos = np.array(found.to_numpy(zero_copy_only=False), np.int64)
+                pos[np.asarray(pc.is_null(column, nan_is_null=True).to_numpy(zero_copy_only=False))] = n + 2
+                return pos
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError):
+                column = column.to_pandas()  # keys and column of different types: pandas compares
+        import pandas as pd
+
+        pos = self.index.get_indexer(column)
+        missing = np.flatnonzero(np.asarray(pd.isna(column), bool))
+        if len(missing):
+            values = _values(column)[missing]
+            pos[missing] = np.where(np.equal(values, None), n + 1, n)  # None, else NaN or pd.NA
+        return pos
+
+    def __call__(self, column):
+        pos, spec = self._positions(column), self.spec
+        unknown = pos < 0
+        for k, marker in enumerate(("nan", "none", "null")):
+            if spec[marker] == "unknown":  # a missing value the encoder never saw
+                unknown |= pos == self.n + k
+        pos[unknown] = self.n + 3
+        if spec["unknown"] == "error" and unknown.any():
+            found = sorted({str(v) for v in _values(column)[unknown][:1000]})[:10]
+            raise ValueError(f"Found unknown categories {found} in column {spec['index']} during "
+                             f"transform (input column {spec['name']!r}); refit the encoder with "
+                             "them, or set handle_unknown to encode unknown categories")
+        if spec.get("warn") and unknown.any():
+            warnings.warn(spec["warn"], UserWarning, stacklevel=4)
+        return self.table[pos]
+
+
+def _names_and_getter(model, X):
+    """``(n_rows, column getter)`` for a DataFrame, an arrow table, or a 2-D array."""
+    names = getattr(model, "feature_names_in_", None)
+    if hasattr(X, "column_names") and hasattr(X, "num_rows"):  # pyarrow Table or RecordBatch
+        if names is not None:
+            _require(model, list(names), list(X.column_names))
+            return X.num_rows, lambda i: X.column(str(names[i]))
+        _width(model, (X.num_rows, X.num_columns))
+        return X.num_rows, X.column
+    if hasattr(X, "columns") and hasattr(X, "iloc"):  # pandas DataFrame: by position (cheaper)
+        if names is not None:
+            _require(model, list(names), list(X.columns))
+            where = X.columns.get_indexer(names)
+            return len(X), lambda i: X.iloc[:, where[i]]
+        _width(model, X.shape)
+        return len(X), lambda i: X.iloc[:, i]
+    X = np.asarray(X)
+    _width(model, X.shape)
+    return X.shape[0], lambda i: X[:, i]
+
+
+def _require(model, names, columns):
+    missing = [c for c in names if c not in columns]
+    if missing:
+        raise ValueError(f"columns {missing} are missing from the input; this compiled "
+                         f"{model.graph.source} was fitted on {names}")
+
+
+def _width(model, shape):
+    if len(shape) != 2 or shape[1] != model.n_features_in_:
+        raise ValueError(
+            f"X has shape {tuple(shape)}, but this compiled {model.graph.source} expects 2-D input "
+            f"with {model.n_features_in_} features; reshape a single row with X.reshape(1, -1)")
+
+
+def _numbers(column, dtype, name):
+    if hasattr(column, "to_numpy") and not _is_arrow(column):
+        try:
+            return column.to_numpy(dtype=dtype, na_value=np.nan)
+        except (TypeError, ValueError):
+            pass
+    column = _values(column)
+    try:
+        return np.asarray(column, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"column {name!r} holds values that are not numbers ({exc}); this model "
+                         "reads it as numbers: encode it (OneHotEncoder, OrdinalEncoder) in the "
+                         "pipeline, or cast it") from None
+
+
+def to_array(model, X):
+    """``X`` as the 2-D array of the columns the tensor program reads (a tensor for torch input).
+
+    Numbers keep float64 where the model compares in float64 (HistGradientBoosting), else they
+    are converted to the model's dtype.
+    """
+    dtype = model._np_dtype
+    if isinstance(X, torch.Tensor):
+        if model.graph.inputs is not None:
+            raise TypeError("this compiled model encodes categories or reads timestamps; pass a "
+                            "DataFrame, arrow table "
+                            "or NumPy array, not a tensor")
+        _width(model, tuple(X.shape))
+        keep = model._keep_float64 and X.dtype == torch.float64
+        return X.detach().to(device=model.device, dtype=X.dtype if keep else model._tdtype)
+    if model._keep_float64 and getattr(X, "dtype", None) != np.float32:
+        dtype = np.dtype(np.float64)
+    if model.graph.inputs is None and type(X) is np.ndarray and X.dtype.kind in "fiub":
+        _width(model, X.shape)
+        return X if X.dtype == dtype else X.astype(dtype)
+    n, column = _names_and_getter(model, X)
+    names = model.graph.feature_names_in or [str(i) for i in range(model.n_features_in_)]
+    specs = model.graph.inputs or [{"source": i} for i in range(model.n_features_in_)]
+    out = np.empty((n, len(specs)), dtype)
+    numeric = [j for j, spec in enumerate(specs) if len(spec) == 1]  # {"source": i} alone
+    if numeric and hasattr(X, "columns") and hasattr(X, "iloc"):
+        # The numeric columns of a DataFrame in one conversion: one at a time costs a pandas
+        # column access each, most of a call for a few rows.
+        where = (X.columns.get_indexer([names[specs[j]["source"]] for j in numeric])
+                 if model.graph.feature_names_in else [specs[j]["source"] for j in numeric])
+        frame = X.iloc[:, where]
+        try:
+            out[:, numeric] = frame.to_numpy(dtype=dtype, na_value=np.nan)
+            numeric = []
+        except (TypeError, ValueError):
+            pass  # a column that is not numbers: found and named below
+    for j in numeric:
+        out[:, j] = _numbers(column(specs[j]["source"]), dtype, names[specs[j]["source"]])
+    stamps = {}
+    for j, spec in enumerate(specs):
+        if "lookup" in spec:
+            out[:, j] = model._lookups[j](column(spec["source"]))
+        elif "time" in spec:
+            from outofcore.preprocessing import timefields
+
+            i, unit = spec["source"], spec["time"]["unit"]
+            if (i, unit) not in stamps:
+                stamps[i, unit] = timefields.timestamps(names[i], column(i), unit)
+            out[:, j] = timefields.field(stamps[i, unit], spec["time"]["feature"])
+    return out
+
+
+def _rule(node):
+    """``(NaN allowed, range)`` for a node's inputs, or a marker. The range is ``"finite"``,
+    ``"float32"`` (finite once cast to float32) or None (anything)."""
+    accepts = node.attrs.get("accepts", "finite")
+    if accepts in ("passthrough", "codes"):
+        return accepts
+    limit = "float32" if node.op == "trees" and node.attrs.get("compare") == "float32" else "finite"
+    return {"finite": (False, limit), "nan": (True, limit), "any": (True, None)}[accepts]
+
+
+@functools.lru_cache(maxsize=None)
+def _bound(limit, dtype):
+    """The largest magnitude ``limit`` allows, as a value of ``dtype`` (no overflow in casts)."""
+    top = float(np.finfo(dtype).max)
+    return min(top, float(np.finfo(np.float32).max)) if limit == "float32" else top
+
+
+def input_policy(graph):
+    """Groups ``(columns or None for all, NaN allowed, limit)`` of the tensor columns to check."""
+    n = len(graph.inputs) if graph.inputs is not None else graph.n_features_in
+    nan, limit = {}, {}
+
+    def run(nodes, frame):
+        # frame[j]: the tensor columns whose values reach column j unchanged (NaN included).
+        for node in nodes:
+            if node.op == "chain":
+                frame = run(node.children, frame)
+                continue
+            if node.op == "columns":
+                parts = [run(b.children, frame if b.attrs["columns"] is None else
+                             [frame[i] for i in b.attrs["columns"]]) for b in node.children]
+                frame = [c for p in parts for c in p] if node.attrs.get("mode") != "sum" else [
+                    set().union(*cs) for cs in zip(*parts)]
+                continue
+            rule = _rule(node)
+            for columns in frame:
+                for i in columns:
+                    if rule == "passthrough":
+                        limit.setdefault(i, "finite")
+                    elif rule != "codes":
+                        nan.setdefault(i, rule[0])
+                        limit.setdefault(i, rule[1])
+            if rule != "passthrough":
+                frame = [set() for _ in range(node.width(len(frame)))]
+        return frame
+
+    run(graph.steps + ([graph.head] if graph.head is not None else []), [{i} for i in range(n)])
+    lookups = {i for i, spec in enumerate(graph.inputs or []) if "lookup" in spec}
+    groups = {}
+    for i in range(n):
+        rule = (nan.get(i, True), limit.get(i))
+        if i not in lookups and rule != (True, None):
+            groups.setdefault(rule, []).append(i)
+    return [(None if cols == list(range(n)) else cols, allow, lim) for (allow, lim), cols in groups.items()]
+
+
+def check(x, policy, model):
+    """Raise ValueError naming the first refused value of ``x`` (an array or a tensor)."""
+    if len(policy) == 1 and policy[0][0] is None and policy[0][2] == "finite" and finite(x):
+        return  # the common case, in one reduction
+    for columns, allow_nan, limit in policy:
+        part = x if columns is None else x[:, columns]
+        if not part.shape[0]:
+            continue
+        if isinstance(part, np.ndarray) and part.size <= 1 << 16:
+            # A few rows: one NumPy reduction costs least. A finite sum means finite values (NaN
+            # and infinity make it NaN or infinite), except against the float32 range.
+            if limit == "finite":
+                total = float(part.sum())
+                lo = hi = 0.0 if total - total == 0 else total
+            else:
+                lo, hi = part.min(), part.max()
+            dtype = part.dtype
+        else:
+            t = part if isinstance(part, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(part))
+            lo, hi = (v.item() for v in torch.aminmax(t))
+            dtype = t.cpu()[:0].numpy().dtype
+        bound = _bound(limit, dtype)
+        if lo >= -bound and hi <= bound:  # False for NaN: then the slow look below
+            continue
+        a = part.cpu().numpy() if isinstance(part, torch.Tensor) else np.asarray(part)
+        bound = a.dtype.type(bound)
+        bad = np.abs(a) > bound if allow_nan else ~(np.abs(a) <= bound)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            _raise(model, a[row, col], row, col if columns is None else columns[col])
+
+
+def finite(a):
+    """Whether every value of ``a`` is finite: a sum is NaN or infinite otherwise (or when it
+    overflows, which only sends the caller to a closer look)."""
+    total = float(a.sum())
+    return total - total == 0
+
+
+def _raise(model, value, row, column):
+    graph = model.graph
+    source = column if graph.inputs is None else graph.inputs[column]["source"]
+    name = graph.feature_names_in[source] if graph.feature_names_in else source
+    what = "NaN" if value != value else ("infinity" if np.isinf(value) else
+                                         f"{value!r}, too large for float32")
+    error = ValueError(
+        f"Input X contains {what} in column {name!r} (row {row} of this batch), which this "
+        f"compiled {graph.source} does not accept, as scikit-learn does not: impute or drop such "
+        "values first (SimpleImputer), or use a model that accepts NaN (HistGradientBoosting, "
+        "trees)")
+    error.row = int(row)  # a caller that knows where the batch came from names the row there
+    raise error

@@ -1,0 +1,269 @@
+"""CPU kernels, one per model family, compiled by numba: on the CPU, instead of the tensor program.
+
+A head uses its family's kernel on the CPU where numba runs (decided when the model is built); the
+tensor program stays the reference that GPUs and ONNX export run. A kernel reads the arrays the
+tensor program reads and returns what it returns (scores, logits, summed leaf values, nearest
+centres), so links and labels are shared. Kernels are serial and release the GIL: :func:`run`
+gives each thread (``torch.get_num_threads()``) a contiguous part of a large batch.
+"""
+
+import functools
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+
+
+def _usable_numba():
+    """numba, if it imports and runs a compiled function here (it unpickles its own data on a
+    first call, which a locked-down serving process may forbid); else None."""
+    try:
+        import numba
+
+        numba.njit(nogil=True)(_probe)(np.zeros(2))
+    except Exception:  # any failure means the kernels cannot run here: use the tensor programs
+        return None
+    return numba
+
+
+def _probe(x):
+    for i in range(x.shape[0]):
+        x[i] += 1.0
+    return x
+
+
+numba = _usable_numba()
+AVAILABLE = numba is not None
+# Rows below which a batch runs in the calling thread: handing parts to threads costs tens of
+# microseconds, more than the work.
+_PARALLEL_ROWS = 4096
+
+
+@functools.lru_cache(maxsize=None)
+def _pool(workers):
+    return ThreadPoolExecutor(workers, thread_name_prefix="outofcore-kernel")
+
+
+def run(kernel, x, consts, outs):
+    """``kernel(x, *consts, *outs)`` over the rows of ``x`` and ``outs``, split across threads
+    (the calling thread takes the first part)."""
+    threads = 1 if x.shape[0] < 2 * _PARALLEL_ROWS else min(torch.get_num_threads(), x.shape[0] // _PARALLEL_ROWS)
+    if threads <= 1:
+        kernel(x, *consts, *outs)
+        return outs
+    b = np.linspace(0, x.shape[0], threads + 1).astype(int)
+    parts = [_pool(threads - 1).submit(kernel, x[b[i]:b[i + 1]], *consts, *[o[b[i]:b[i + 1]] for o in outs])
+             for i in range(1, threads)]
+    kernel(x[:b[1]], *consts, *[o[:b[1]] for o in outs])
+    for part in parts:
+        part.result()
+    return outs
+
+
+def _jit(fn):
+    # reassoc and contract only: sums may be reordered and fused, but NaN and infinity keep their
+    # meaning (the trees' NaN routing relies on it). Compiled code is cached on disk.
+    return numba.njit(nogil=True, cache=True, fastmath={"reassoc", "contract"})(fn) if AVAILABLE else None
+
+
+def _linear(x, wt, b, out):
+    # out = x @ wt.T + b, four rows at a time: independent sums keep the multiply-adds busy.
+    n, d = x.shape
+    for c in range(wt.shape[0]):
+        w = wt[c]
+        i = 0
+        while i + 4 <= n:
+            s0 = s1 = s2 = s3 = x.dtype.type(0)
+            for f in range(d):
+                s0 += x[i, f] * w[f]
+                s1 += x[i + 1, f] * w[f]
+                s2 += x[i + 2, f] * w[f]
+                s3 += x[i + 3, f] * w[f]
+            out[i, c], out[i + 1, c], out[i + 2, c], out[i + 3, c] = s0 + b[c], s1 + b[c], s2 + b[c], s3 + b[c]
+            i += 4
+        for r in range(i, n):
+            s = x.dtype.type(0)
+            for f in range(d):
+                s += x[r, f] * w[f]
+            out[r, c] = s + b[c]
+
+
+# Hidden-layer activations by code (the MLP kernel's ``activation`` argument).
+ACTIVATIONS = {"identity": 0, "relu": 1, "tanh": 2, "logistic": 3}
+
+
+def _mlp(x, weights, shapes, biases, activation, fused, out):
+    # Layers over tiles of 32 rows (a tile's outputs stay in L1 for the next layer); four rows
+    # share each weight row as it streams by (tiles are padded to a multiple of four). Layer l's
+    # weights are the next shapes[l, 0] * shapes[l, 1] values of ``weights``, its biases the next
+    # shapes[l, 1] of ``biases``; a fused first layer adds its input to them.
+    n = x.shape[0]
+    width = max(x.shape[1], shapes.max())
+    a = np.zeros((32, width), x.dtype)
+    h = np.zeros((32, width), x.dtype)
+    last = shapes.shape[0] - 1
+    for start in range(0, n, 32):
+        m = min(32, n - start)
+        k = x.shape[1]
+        a[:m, :k] = x[start:start + m]
+        w0 = b0 = 0
+        for layer in range(last + 1):
+            k_out = shapes[layer, 1]
+            w = weights[w0:w0 + shapes[layer, 0] * k_out].reshape((shapes[layer, 0], k_out))
+            bias = biases[b0:b0 + k_out]
+            for r in range(0, m, 4):
+                h0, h1, h2, h3 = h[r, :k_out], h[r + 1, :k_out], h[r + 2, :k_out], h[r + 3, :k_out]
+                h[r:r + 4, :k_out] = bias
+                if layer == 0 and fused:
+                    h[r:r + 4, :k_out] += a[r:r + 4, :k_out]
+                    continue
+                for i in range(k):
+                    a0, a1, a2, a3 = a[r, i], a[r + 1, i], a[r + 2, i], a[r + 3, i]
+                    row = w[i]
+                    for j in range(k_out):
+                        wj = row[j]
+                        h0[j] += a0 * wj
+                        h1[j] += a1 * wj
+                        h2[j] += a2 * wj
+                        h3[j] += a3 * wj
+            w0 += shapes[layer, 0] * k_out
+            b0 += k_out
+            if layer == last:
+                out[start:start + m] = h[:m, :k_out]
+                break
+            for r in range(m):
+                for j in range(k_out):
+                    v = h[r, j]
+                    if activation == 1:
+                        v = max(v, 0)
+                    elif activation == 2:
+                        v = math.tanh(v)
+                    elif activation == 3:
+                        v = 1 / (1 + math.exp(-v))
+                    a[r, j] = v
+            k = k_out
+
+
+def _nearest(x, centers, labels, best, dist):
+    # Distances by direct differences, as the tensor program (the |x|^2 - 2x.c + |c|^2 expansion
+    # cancels in float32 far from the origin); the label is the first arg-min of the distances
+    # transform returns. Tiles of rows are transposed so inner loops run along rows, vectorised.
+    n, d = x.shape
+    tile = 256
+    xt = np.zeros((d, tile), x.dtype)
+    acc, nearest, sq = np.empty(tile, x.dtype), np.empty(tile, x.dtype), np.empty(tile, x.dtype)
+    label = np.empty(tile, np.int32)
+    for start in range(0, n, tile):
+        m = min(tile, n - start)
+        xt[:, :m] = x[start:start + m].T
+        nearest[:] = np.inf
+        sq[:] = np.inf
+        label[:] = 0
+        for c in range(centers.shape[0]):
+            acc[:] = 0
+            for f in range(d):
+                cf, row = centers[c, f], xt[f]
+                for r in range(tile):
+                    acc[r] += (row[r] - cf) * (row[r] - cf)
+            for r in range(tile):
+                root = math.sqrt(acc[r])
+                closer = root < nearest[r]
+                nearest[r] = root if closer else nearest[r]
+                sq[r] = acc[r] if closer else sq[r]
+                label[r] = c if closer else label[r]
+            if dist.shape[0]:
+                for r in range(m):
+                    dist[start + r, c] = math.sqrt(acc[r])
+        labels[start:start + m] = label[:m]
+        best[start:start + m] = sq[:m]
+
+
+def _cat_right(v, row, bitsets, right):
+    # A categorical split sends the categories in its bitset left (NaN keeps the missing rule).
+    if row < 0 or v != v:
+        return right
+    code = int(v)
+    return (bitsets[row, code >> 5] >> (code & 31)) & 1 == 0
+
+
+def _trees(x, roots, depth, feature, threshold, left, nan_right, cat, bitsets, categorical, value,
+           out):
+    # A block of rows walks every tree: the (tree, row) walks go eight at a time as explicit chains,
+    # whose independent loads keep the CPU busy (eight rows of a tree; a few rows walk eight trees
+    # side by side). A group stops when all eight reach leaves (leaves point to themselves). Only
+    # blocks holding a NaN pay for the missing-value rule. ``out`` holds the base score on entry.
+    n, d = x.shape
+    n_trees, n_out = roots.shape[0], value.shape[1]
+    rows, trees = np.empty(8, np.int64), np.empty(8, np.int64)
+    for start in range(0, n, 256):
+        stop = min(n, start + 256)
+        nan_rows = False
+        for i in range(start, stop):
+            for f in range(d):
+                nan_rows |= x[i, f] != x[i, f]
+        t, r, count = 0, start, n_trees * (stop - start)
+        for group in range(0, count, 8):
+            if r + 8 <= stop:  # eight rows of one tree, the common case
+                i0, i1, i2, i3, i4, i5, i6, i7 = r, r + 1, r + 2, r + 3, r + 4, r + 5, r + 6, r + 7
+                k0 = k1 = k2 = k3 = k4 = k5 = k6 = k7 = roots[t]
+                steps = depth[t]
+                r += 8
+                if r == stop:
+                    r, t = start, t + 1
+            else:
+                steps = 0
+                for j in range(8):  # the next walks; past the last one, the last again (unsummed)
+                    rows[j], trees[j] = r, t
+                    steps = max(steps, depth[t])
+                    if group + j + 1 < count:
+                        r += 1
+                        if r == stop:
+                            r, t = start, t + 1
+                i0, i1, i2, i3 = rows[0], rows[1], rows[2], rows[3]
+                i4, i5, i6, i7 = rows[4], rows[5], rows[6], rows[7]
+                k0, k1, k2, k3 = roots[trees[0]], roots[trees[1]], roots[trees[2]], roots[trees[3]]
+                k4, k5, k6, k7 = roots[trees[4]], roots[trees[5]], roots[trees[6]], roots[trees[7]]
+            for _ in range(steps):
+                v0 = x[i0, feature[k0]]; v1 = x[i1, feature[k1]]
+                v2 = x[i2, feature[k2]]; v3 = x[i3, feature[k3]]
+                v4 = x[i4, feature[k4]]; v5 = x[i5, feature[k5]]
+                v6 = x[i6, feature[k6]]; v7 = x[i7, feature[k7]]
+                r0 = v0 > threshold[k0]; r1 = v1 > threshold[k1]
+                r2 = v2 > threshold[k2]; r3 = v3 > threshold[k3]
+                r4 = v4 > threshold[k4]; r5 = v5 > threshold[k5]
+                r6 = v6 > threshold[k6]; r7 = v7 > threshold[k7]
+                if nan_rows:
+                    r0 |= (v0 != v0) & nan_right[k0]; r1 |= (v1 != v1) & nan_right[k1]
+                    r2 |= (v2 != v2) & nan_right[k2]; r3 |= (v3 != v3) & nan_right[k3]
+                    r4 |= (v4 != v4) & nan_right[k4]; r5 |= (v5 != v5) & nan_right[k5]
+                    r6 |= (v6 != v6) & nan_right[k6]; r7 |= (v7 != v7) & nan_right[k7]
+                if categorical:
+                    r0 = _cat_right(v0, cat[k0], bitsets, r0); r1 = _cat_right(v1, cat[k1], bitsets, r1)
+                    r2 = _cat_right(v2, cat[k2], bitsets, r2); r3 = _cat_right(v3, cat[k3], bitsets, r3)
+                    r4 = _cat_right(v4, cat[k4], bitsets, r4); r5 = _cat_right(v5, cat[k5], bitsets, r5)
+                    r6 = _cat_right(v6, cat[k6], bitsets, r6); r7 = _cat_right(v7, cat[k7], bitsets, r7)
+                k0 = left[k0] + r0; k1 = left[k1] + r1; k2 = left[k2] + r2; k3 = left[k3] + r3
+                k4 = left[k4] + r4; k5 = left[k5] + r5; k6 = left[k6] + r6; k7 = left[k7] + r7
+                if ((left[k0] == k0) & (left[k1] == k1) & (left[k2] == k2) & (left[k3] == k3)
+                        & (left[k4] == k4) & (left[k5] == k5) & (left[k6] == k6) & (left[k7] == k7)):
+                    break
+            if count - group >= 8:
+                for c in range(n_out):
+                    out[i0, c] += value[k0, c]; out[i1, c] += value[k1, c]
+                    out[i2, c] += value[k2, c]; out[i3, c] += value[k3, c]
+                    out[i4, c] += value[k4, c]; out[i5, c] += value[k5, c]
+                    out[i6, c] += value[k6, c]; out[i7, c] += value[k7, c]
+                continue
+            walks, nodes = (i0, i1, i2, i3, i4, i5, i6, i7), (k0, k1, k2, k3, k4, k5, k6, k7)
+            for j in range(count - group):
+                for c in range(n_out):
+                    out[walks[j], c] += value[nodes[j], c]
+
+
+if AVAILABLE:
+    _cat_right = numba.njit(inline="always")(_cat_right)
+linear = _jit(_linear)
+mlp = _jit(_mlp)
+nearest = _jit(_nearest)
+trees = _jit(_trees)

@@ -1,0 +1,193 @@
+"""Torch modules of the transform steps (``_spec.Node`` records): tensor math only.
+
+Every module holds its constants as non-persistent buffers (never trainable parameters), and
+anything that depends on settings is resolved in ``__init__``, so ``forward`` has no string tests.
+"""
+
+import torch
+from torch import nn
+
+
+class Module(nn.Module):
+    """A module whose buffers are the node's arrays (floats in the compute dtype) and whose plain
+    attributes are its attrs."""
+
+    def __init__(self, node, dtype, device):
+        super().__init__()
+        for name, value in node.attrs.items():
+            setattr(self, name, value)
+        for name, value in node.arrays.items():
+            tensor = torch.as_tensor(value, device=device)
+            self.register_buffer(name, tensor.to(dtype) if tensor.is_floating_point() else tensor,
+                                 persistent=False)
+
+
+class Affine(Module):
+    """``x * scale + offset``, optionally clipped (the scalers)."""
+
+    def forward(self, x):
+        out = torch.addcmul(self.offset, x, self.scale)
+        return out if self.clip is None else out.clamp_(*self.clip)
+
+
+class Linear(Module):
+    """``x @ weight + bias`` (PCA, folded scalers, a layer pushed into a branch)."""
+
+    def forward(self, x):
+        return torch.addmm(self.bias, x, self.weight)
+
+
+class Impute(Module):
+    """SimpleImputer: kept columns with missing entries filled, then the indicator columns."""
+
+    def mask(self, x):
+        return x.isnan() if self.missing is None else x == self.missing
+
+    def forward(self, x):
+        kept = x.index_select(1, self.keep)
+        out = torch.where(self.mask(kept), self.fill, kept)
+        if not len(self.indicator):
+            return out
+        return torch.cat([out, self.mask(x.index_select(1, self.indicator)).to(out.dtype)], dim=1)
+
+
+_NORMS = {"l1": lambda x: x.abs().sum(dim=1, keepdim=True),
+          "l2": lambda x: (x * x).sum(dim=1, keepdim=True).sqrt(),
+          "max": lambda x: x.abs().amax(dim=1, keepdim=True)}
+
+
+class Normalize(Module):
+    """Normalizer: rows divided by their l1, l2 or max norm; rows of norm 0 stay as they are."""
+
+    def __init__(self, node, dtype, device):
+        super().__init__(node, dtype, device)
+        self.measure = _NORMS[self.norm]
+
+    def forward(self, x):
+        norm = self.measure(x)
+        return x / torch.where(norm == 0, torch.ones_like(norm), norm)
+
+
+class Poly(Module):
+    """PolynomialFeatures: products of input columns (a column of ones pads lower degrees)."""
+
+    def forward(self, x):
+        x1 = torch.cat([x, torch.ones_like(x[:, :1])], dim=1)
+        out = x1.index_select(1, self.factors[:, 0])
+        for d in range(1, self.factors.shape[1]):
+            out = out * x1.index_select(1, self.factors[:, d])
+        return out
+
+
+class Binarize(Module):
+    """``x > threshold`` as 0/1 (BernoulliNB's ``binarize``)."""
+
+    def forward(self, x):
+        return (x > self.threshold).to(x.dtype)
+
+
+class Recode(Module):
+    """Category numbers to codes by binary search over each column's sorted categories."""
+
+    def __init__(self, node, dtype, device):
+        super().__init__(node, dtype, device)
+        self.bounds = node.arrays["starts"].tolist()  # plain ints: slicing needs no tensor reads
+
+    def forward(self, x):
+        parts = []
+        for j in range(x.shape[1]):
+            keys = self.keys[self.bounds[j]:self.bounds[j + 1]]
+            codes = self.codes[self.bounds[j]:self.bounds[j + 1]]
+            v = x[:, j].contiguous()
+            pos = torch.searchsorted(keys, v).clamp_(max=max(len(keys) - 1, 0))
+            found = keys[pos] == v if len(keys) else torch.zeros_like(v, dtype=torch.bool)
+            value = codes[pos] if len(keys) else v
+            parts.append(torch.where(v.isnan(), self.missing[j],
+                                     torch.where(found, value, self.unknown[j])))
+        return torch.stack(parts, dim=1)
+
+
+class OneHot(Module):
+    """One-hot columns from per-column output indices (-1: no column set)."""
+
+    def forward(self, x):
+        idx = torch.where(x < 0, self.n_out, x).long()
+        out = torch.zeros((x.shape[0], self.n_out + 1), dtype=x.dtype, device=x.device)
+        return out.scatter_(1, idx, 1.0)[:, :self.n_out]
+
+
+class Embed(Module):
+    """A one-hot block times a weight matrix: the sum of the weight rows the codes name."""
+
+    def forward(self, x):
+        idx = torch.where(x < 0, self.table.shape[0] - 1, x).long()
+        return self.table[idx].sum(dim=1)
+
+
+def sq_distances(x, centers):
+    """Squared distance of each row to each centre, by direct differences.
+
+    Not the ``|x|^2 - 2x.c + |c|^2`` expansion, which cancels badly in float32 when the data sit
+    far from the origin; the k-means CPU kernel uses the same formula.
+    """
+    diff = x[:, None, :] - centers
+    return (diff * diff).sum(dim=2)
+
+
+class Distances(Module):
+    """Euclidean distance to each k-means centre (k-means as a transform step)."""
+
+    def forward(self, x):
+        return sq_distances(x, self.centers).sqrt()
+
+
+class Chain(nn.Module):
+    """Transforms applied one after the other."""
+
+    def __init__(self, modules):
+        super().__init__()
+        self.steps = nn.ModuleList(modules)
+
+    def forward(self, x):
+        for step in self.steps:
+            x = step(x)
+        return x
+
+
+class Columns(nn.Module):
+    """ColumnTransformer: each branch reads its columns; outputs side by side, or summed where a
+    linear layer was pushed into the branches (``mode="sum"``)."""
+
+    def __init__(self, node, dtype, device):
+        super().__init__()
+        self.branches = nn.ModuleList(build(c, dtype, device) for c in node.children)
+        self.sum = node.attrs.get("mode") == "sum"
+        self.select = []
+        for i, child in enumerate(node.children):
+            cols = child.attrs["columns"]
+            if cols is not None:
+                self.register_buffer(f"cols{i}", torch.as_tensor(cols, dtype=torch.int64, device=device),
+                                     persistent=False)
+            self.select.append(cols is not None)
+
+    def forward(self, x):
+        parts = [branch(x.index_select(1, getattr(self, f"cols{i}")) if self.select[i] else x)
+                 for i, branch in enumerate(self.branches)]
+        if self.sum:
+            out = parts[0]
+            for part in parts[1:]:
+                out = out + part
+            return out
+        return torch.cat(parts, dim=1)
+
+
+_MODULES = {"affine": Affine, "linear": Linear, "impute": Impute, "normalize": Normalize, "poly": Poly,
+            "binarize": Binarize, "recode": Recode, "onehot": OneHot, "embed": Embed,
+            "distances": Distances, "columns": Columns}
+
+
+def build(node, dtype, device):
+    """The module of one transform record."""
+    if node.op == "chain":
+        return Chain([build(c, dtype, device) for c in node.children])
+    return _MODULES[node.op](node, dtype, device)

@@ -1,0 +1,105 @@
+"""Tree ensembles: the node table of ``_convert_trees`` walked by a tensor program or the CPU kernel.
+
+The tensor program walks every tree for every row at once, ``max_depth`` rounds of
+``node = left[node] + goes_right``, then sums the ``value`` rows reached; the CPU kernel
+(``_kernels.trees``) walks the same table a block of rows at a time.
+
+Comparisons are scikit-learn's, exactly. Classic trees compare ``float32(x) <= t`` (t float64),
+which is ``x32 <= t32`` with t rounded *down* to float32 (scikit-learn#14747); HistGradientBoosting
+compares float64 input in float64, float32 input against the rounded-down thresholds. NaN takes
+the child its node recorded; a categorical split sends the categories in its bitset left.
+"""
+
+import numpy as np
+import torch
+
+from . import _kernels
+from ._heads import LINKS, Head
+
+
+def round_down_float32(t):
+    """The largest float32 ``t32`` with ``t32 <= t``: then ``x <= t32`` iff ``x <= t`` for float32 x."""
+    t32 = t.astype(np.float32)
+    above = t32.astype(np.float64) > t
+    t32[above] = np.nextafter(t32[above], np.float32(-np.inf))
+    return t32
+
+
+class TreeEnsemble(Head):
+    """Forests and boosted trees: leaf values summed over trees, plus ``base``, then the link."""
+
+    has_kernel = True
+
+    def __init__(self, node, dtype, device, kernel=True):
+        arrays = dict(node.arrays)
+        threshold = arrays.pop("threshold")
+        node = type(node)(node.op, node.attrs, {"value": arrays.pop("value"), "base": arrays.pop("base")})
+        super().__init__(node, dtype, device, kernel)  # attrs become attributes: max_depth, ...
+        self.exact_float64 = self.compare == "input"
+        tables = {"roots": arrays["roots"], "depth": arrays["depth"], "left": arrays["left"],
+                  "feature": arrays["feature"], "thr32": round_down_float32(threshold),
+                  "thr64": threshold, "nan_right": arrays["nan_right"], "cat": arrays["cat"],
+                  "bitsets": arrays["bitsets"]}
+        if self.kernel:
+            self.tables = tables
+            self.value64, self.base64 = node.arrays["value"], node.arrays["base"]
+        else:
+            for name, value in tables.items():
+                tensor = torch.as_tensor(value, device=device)
+                self.register_buffer(name, tensor.long() if value.dtype.kind in "iu" else tensor,
+                                     persistent=False)
+        link = node.attrs.get("link", "identity")
+        self.to_proba = (lambda ops, r: r) if self.output == "proba" else LINKS.get(link)
+        self.exp = link == "exp"
+        # Two-class boosting decides on the raw score; GradientBoosting says ``>= 0``, HGB ``> 0``.
+        self.binary = self.classifier and self.output == "raw" and self.n_out == 1
+        self.strict = node.attrs.get("binary_rule") == "gt"
+
+    def _kernel_raw(self, x):
+        t = self.tables
+        if self.exact_float64 and x.dtype == np.float64:
+            thr = t["thr64"]
+        else:
+            x, thr = x.astype(np.float32, copy=False), t["thr32"]
+        out = np.empty((x.shape[0], self.value64.shape[1]))
+        out[:] = self.base64
+        consts = (t["roots"], t["depth"], t["feature"], thr, t["left"], t["nan_right"], t["cat"],
+                  t["bitsets"], self.categorical, self.value64)
+        return _kernels.run(_kernels.trees, x, consts, (out,))[0].astype(self.np_dtype, copy=False)
+
+    def _tensor_raw(self, x):
+        if self.exact_float64 and x.dtype == torch.float64:
+            thr = self.thr64
+        else:
+            x, thr = x.float(), self.thr32
+        k = self.roots.expand(x.shape[0], -1)
+        for _ in range(self.max_depth):
+            v = x.gather(1, self.feature[k])
+            right = (v > thr[k]) | (v.isnan() & self.nan_right[k])
+            if self.categorical:
+                row = self.cat[k]
+                code = torch.nan_to_num(v, nan=0.0).long()
+                bit = (self.bitsets[row.clamp(min=0), code >> 5] >> (code & 31)) & 1
+                right = torch.where((row >= 0) & ~v.isnan(), bit == 0, right)
+            k = self.left[k] + right
+        return self.value[k].sum(dim=1) + self.base
+
+    def raw(self, x):
+        x = self.ops.array(x)
+        return self._kernel_raw(x) if self.kernel else self._tensor_raw(x)
+
+    def m_predict(self, x):
+        r = self.raw(x)
+        if not self.classifier:
+            r = (np.exp(r) if self.kernel else torch.exp(r)) if self.exp else r
+            return r[:, 0] if self.ravel else r
+        if self.binary:
+            return r[:, 0] > 0 if self.strict else r[:, 0] >= 0
+        return r.argmax(axis=1)
+
+    def m_predict_proba(self, x):
+        return self.to_proba(self.ops, self.raw(x))
+
+    def m_decision_function(self, x):
+        r = self.raw(x)
+        return r[:, 0] if r.shape[1] == 1 else r

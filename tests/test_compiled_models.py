@@ -1,0 +1,205 @@
+"""Model-specific behaviour of compiled models, beyond the catalogue: exact tree thresholds,
+categorical and missing-value splits, float64, labels, refusals, and the GPU."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn import ensemble, linear_model, preprocessing, tree
+from sklearn.cluster import KMeans
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+
+import outofcore as ooc
+
+from _parity import assert_labels_match, assert_values_close
+
+PATHS = [True, False]  # cpu_kernels: the CPU kernel, then the tensor program
+
+
+@pytest.mark.parametrize("cpu_kernels", PATHS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_thresholds_between_float32_values(dtype, cpu_kernels, rng):
+    """Inputs just below, at and above a float64 threshold route exactly like sklearn's float32 cast."""
+    X = rng.normal(size=(400, 2)).astype(np.float32)
+    model = tree.DecisionTreeClassifier(max_depth=1).fit(X, (X[:, 0] > 0.1).astype(int))
+    t = np.float32(model.tree_.threshold[0])
+    near = np.array([np.nextafter(t, -np.inf), t, np.nextafter(t, np.inf)], dtype=np.float32)
+    Xn = np.column_stack([near, np.zeros(3, np.float32)])
+    compiled = ooc.compile_pipeline(model, dtype=dtype, cpu_kernels=cpu_kernels)
+    np.testing.assert_array_equal(compiled.predict(Xn), model.predict(Xn))
+
+
+@pytest.mark.parametrize("cpu_kernels", PATHS)
+def test_hist_boosting_float64_thresholds_are_compared_in_float64(cpu_kernels, rng):
+    """float64 values on both sides of an HGB threshold, closer than float32 can tell, go where
+    sklearn sends them."""
+    X = rng.normal(size=(2000, 1))
+    model = ensemble.HistGradientBoostingRegressor(max_iter=1, max_depth=1, learning_rate=1.0)
+    model.fit(X, (X[:, 0] > 0.3).astype(float))
+    t = model._predictors[0][0].nodes["num_threshold"][0]
+    near = np.array([[np.nextafter(t, -np.inf)], [t], [np.nextafter(t, np.inf)]])
+    compiled = ooc.compile_pipeline(model, cpu_kernels=cpu_kernels)
+    np.testing.assert_allclose(compiled.predict(near), model.predict(near), atol=1e-6)
+    assert model.predict(near)[1] < 0.5 < model.predict(near)[2]  # the two sides differ
+
+
+@pytest.mark.parametrize("cpu_kernels", PATHS)
+@pytest.mark.parametrize("name", ["tree", "forest", "hgb"])
+def test_missing_values_follow_training(name, cpu_kernels, rng):
+    """NaN goes where sklearn sends it, also in a column that never had NaN in training."""
+    X = rng.normal(size=(1500, 4))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    X[rng.random(X.shape) < 0.1] = np.nan
+    X[:, 1] = np.where(np.isnan(X[:, 1]), 0.0, X[:, 1])
+    model = {"tree": tree.DecisionTreeClassifier(max_depth=6, random_state=0),
+             "forest": ensemble.RandomForestClassifier(n_estimators=6, max_depth=5, random_state=0),
+             "hgb": ensemble.HistGradientBoostingClassifier(max_iter=6, random_state=0)}[name].fit(X, y)
+    X_test = X[:300].copy()
+    X_test[:, 1] = np.nan
+    compiled = ooc.compile_pipeline(model, cpu_kernels=cpu_kernels)
+    assert_values_close(compiled.predict_proba(X_test), model.predict_proba(X_test))
+
+
+@pytest.mark.parametrize("cpu_kernels", PATHS)
+def test_hist_boosting_categorical_features(cpu_kernels, rng):
+    """HGB with integer-coded categorical features: seen, unseen, negative and missing categories
+    go where sklearn sends them."""
+    n = 1500
+    X = np.column_stack([rng.integers(0, 12, n), rng.integers(0, 3, n), rng.normal(size=n)]).astype(float)
+    y = np.isin(X[:, 0], [1, 4, 5, 9]) * 2 + X[:, 1] + X[:, 2] + rng.normal(scale=0.1, size=n)
+    X[rng.random(n) < 0.05, 0] = np.nan
+    model = ensemble.HistGradientBoostingRegressor(max_iter=8, categorical_features=[0, 1],
+                                                   random_state=0).fit(X, y)
+    X_test = X[:500].copy()
+    X_test[:20, 0] = [12, 40, -1, np.nan, 3.0] * 4  # unseen, unseen, negative, missing, seen
+    compiled = ooc.compile_pipeline(model, cpu_kernels=cpu_kernels)
+    assert_values_close(compiled.predict(X_test), model.predict(X_test))
+
+
+def test_gradient_boosting_custom_init_is_refused(regression_data):
+    """A non-constant init estimator raises an error naming it."""
+    X, y = regression_data
+    model = ensemble.GradientBoostingRegressor(n_estimators=3, init=linear_model.LinearRegression())
+    with pytest.raises(ValueError, match="LinearRegression"):
+        ooc.compile_pipeline(model.fit(X, y))
+
+
+@pytest.mark.parametrize("source", ["sklearn", "outofcore"])
+@pytest.mark.parametrize("kind", ["StandardScaler", "MinMaxScaler", "MaxAbsScaler"])
+def test_scaler_transform_parity(source, kind, classification_data):
+    """Each scaler's compiled transform equals its own transform, a constant column included."""
+    X, _ = classification_data
+    X = X.copy()
+    X[:, 2] = 3.0
+    scaler = getattr(preprocessing if source == "sklearn" else ooc, kind)().fit(X)
+    assert_values_close(ooc.compile_pipeline(scaler).transform(X), np.asarray(scaler.transform(X)))
+
+
+def test_clipping_scaler_stays_a_step(classification_data):
+    """A clipping MinMaxScaler is not folded into the model, so out-of-range inputs clip first."""
+    X, y = classification_data
+    model = make_pipeline(preprocessing.MinMaxScaler(clip=True), linear_model.LogisticRegression())
+    model.fit(X[:1000], y[:1000])
+    compiled = ooc.compile_pipeline(model)
+    assert [n.op for n in compiled.graph.steps] == ["affine"]
+    assert_values_close(compiled.predict_proba(X[1000:] * 3.0), model.predict_proba(X[1000:] * 3.0))
+
+
+@pytest.mark.parametrize("cpu_kernels", PATHS)
+@pytest.mark.parametrize("model", [
+    make_pipeline(preprocessing.StandardScaler(), linear_model.LogisticRegression()),
+    make_pipeline(preprocessing.StandardScaler(), MLPClassifier(hidden_layer_sizes=(8,), max_iter=300,
+                                                                random_state=0)),
+], ids=["logistic", "mlp"])
+def test_float64_is_tighter(model, cpu_kernels, classification_data):
+    """dtype='float64' reproduces sklearn's float64 probabilities to 1e-9."""
+    X, y = classification_data
+    X64 = X.astype(np.float64)
+    model.fit(X64, np.array(["low", "mid", "high"], dtype=object)[y])
+    compiled = ooc.compile_pipeline(model, dtype="float64", cpu_kernels=cpu_kernels)
+    np.testing.assert_allclose(compiled.predict_proba(X64), model.predict_proba(X64), rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(compiled.predict(X64), model.predict(X64))
+
+
+def test_float_class_labels_are_mapped(classification_data):
+    """Float class labels come back as the same labels, not indices."""
+    X, y = classification_data
+    labels = np.array([-1.0, 0.0, 7.0])
+    model = make_pipeline(preprocessing.StandardScaler(), linear_model.LogisticRegression())
+    pred = ooc.compile_pipeline(model.fit(X, labels[y])).predict(X)
+    assert pred.dtype == model.predict(X).dtype
+    assert_labels_match(pred, model.predict(X))
+
+
+def test_kmeans_weighted_score(classification_data, rng):
+    """score with sample_weight weights each row's squared distance."""
+    X, _ = classification_data
+    w = rng.uniform(0.1, 2.0, size=len(X))
+    model = KMeans(n_clusters=3, n_init=1, random_state=0).fit(X)
+    compiled = ooc.compile_pipeline(model)
+    assert compiled.score(X, sample_weight=w) == pytest.approx(model.score(X, sample_weight=w), rel=1e-4)
+
+
+def test_multilabel_mlp_is_refused(classification_data):
+    """A multi-label MLPClassifier raises an error that says what is supported."""
+    X, y = classification_data
+    Y = np.column_stack([y == 0, y == 1]).astype(int)
+    model = MLPClassifier(hidden_layer_sizes=(4,), max_iter=300, random_state=0).fit(X, Y)
+    with pytest.raises(ValueError, match="multi-label"):
+        ooc.compile_pipeline(model)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("make", [
+    lambda: ensemble.RandomForestClassifier(n_estimators=10, max_depth=6, random_state=0),
+    lambda: ensemble.HistGradientBoostingClassifier(max_iter=10, random_state=0),
+    lambda: make_pipeline(preprocessing.StandardScaler(), linear_model.SGDClassifier(loss="log_loss")),
+    lambda: make_pipeline(preprocessing.StandardScaler(), MLPClassifier(hidden_layer_sizes=(16,),
+                                                                        max_iter=300, random_state=0)),
+    lambda: KMeans(n_clusters=5, n_init=1, random_state=0),
+], ids=["forest", "hgb", "linear", "mlp", "kmeans"])
+def test_on_gpu(make, classification_data):
+    """On CUDA the tensor programs give sklearn's outputs; torch input stays on the GPU."""
+    X, y = classification_data
+    model = make().fit(X, y)
+    compiled = ooc.compile_pipeline(model, device="cuda")
+    assert_labels_match(compiled.predict(X), model.predict(X))
+    method = "predict_proba" if hasattr(model, "predict_proba") else "transform"
+    assert_values_close(getattr(compiled, method)(X), getattr(model, method)(X))
+    out = getattr(compiled, method)(torch.as_tensor(X, device="cuda"))
+    assert out.device.type == "cuda"
+
+
+@pytest.mark.gpu
+def test_table_model_on_gpu():
+    """A ColumnTransformer with string categories runs on CUDA: lookups on the host, the rest there."""
+    from _catalogue import catalogue, unseen_rows
+
+    model, X, _ = catalogue()["onehot+logistic"]
+    rows = unseen_rows(X)
+    compiled = ooc.compile_pipeline(model, device="cuda")
+    assert_values_close(compiled.predict_proba(rows), model.predict_proba(rows))
+
+
+@pytest.mark.parametrize("missing", [None, np.nan])
+def test_string_columns_of_every_kind_encode_like_sklearn(missing):
+    """A string column as object (None or NaN), category, str, string (pd.NA) or arrow (null)
+    encodes as sklearn encodes it (None and NaN are different categories to sklearn); arrow's null
+    is the missing category the encoder saw, pd.NA is NaN (sklearn refuses pd.NA)."""
+    import pyarrow as pa
+
+    values = ["b", "a", None, "c", "a", "zz"]
+    train = pd.DataFrame({"s": pd.Series(["a", "b", "c", missing, "a"], dtype=object)})
+    enc = preprocessing.OneHotEncoder(handle_unknown="ignore", sparse_output=False).fit(train)
+    compiled = ooc.compile_pipeline(enc)
+    for dtype in (object, "category", "str"):
+        frame = pd.DataFrame({"s": pd.Series(values, dtype=dtype)})
+        np.testing.assert_array_equal(compiled.transform(frame), enc.transform(frame))
+    as_nan = enc.transform(pd.DataFrame({"s": pd.Series(values, dtype=object).fillna(np.nan)}))
+    string = pd.DataFrame({"s": pd.Series(values, dtype="string")})
+    np.testing.assert_array_equal(compiled.transform(string), as_nan)
+    seen = enc.transform(pd.DataFrame({"s": pd.Series(values, dtype=object).fillna(missing)}))
+    table = pa.table({"s": pa.array(values)})
+    np.testing.assert_array_equal(compiled.transform(table), seen)
+    np.testing.assert_array_equal(compiled.transform(table.to_batches()[0]), seen)
