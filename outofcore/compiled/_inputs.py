@@ -48,7 +48,17 @@ class Lookup:
         self.arrow_keys = None
 
     def _positions(self, column):
-        n = self.n
+        n, null = self.n, self.n + 2
+        if not _is_arrow(column) and type(getattr(column, "array", None)).__name__ == "Categorical":
+            # Each category looked up once; a missing value (code -1) is pandas' NaN.
+            codes = column.array.codes
+            pos = np.append(self._positions(column.array.categories.to_series()), n)
+            return pos[codes]
+        if not _is_arrow(column) and type(getattr(column, "array", None)).__name__.startswith(
+                ("ArrowStringArray", "ArrowExtensionArray")):
+            import pyarrow as pa
+
+            column, null = pa.array(column.array), n  # no copy; its nulls are pandas' NaN or NA
         if _is_arrow(column):
             import pyarrow as pa
             import pyarrow.compute as pc
@@ -58,7 +68,7 @@ class Lookup:
                     self.arrow_keys = pa.array(self.spec["keys"])
                 found = pc.fill_null(pc.index_in(column, value_set=self.arrow_keys), -1)
                 pos = np.array(found.to_numpy(zero_copy_only=False), np.int64)
-                pos[np.asarray(pc.is_null(column, nan_is_null=True).to_numpy(zero_copy_only=False))] = n + 2
+                pos[np.asarray(pc.is_null(column, nan_is_null=True).to_numpy(zero_copy_only=False))] = null
                 return pos
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError):
                 column = column.to_pandas()  # keys and column of different types: pandas compares
@@ -251,7 +261,12 @@ def check(x, policy, model):
     if len(policy) == 1 and policy[0][0] is None and policy[0][2] == "finite" and finite(x):
         return  # the common case, in one reduction
     for columns, allow_nan, limit in policy:
-        part = x if columns is None else x[:, columns]
+        if columns is None:
+            part = x
+        elif columns == list(range(columns[0], columns[-1] + 1)):
+            part = x[:, columns[0]:columns[-1] + 1]  # a view, not a copy
+        else:
+            part = x[:, columns]
         if not part.shape[0]:
             continue
         if isinstance(part, np.ndarray) and part.size <= 1 << 16:
@@ -264,8 +279,13 @@ def check(x, policy, model):
                 lo, hi = part.min(), part.max()
             dtype = part.dtype
         else:
-            t = part if isinstance(part, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(part))
-            lo, hi = (v.item() for v in torch.aminmax(t))
+            t = part if isinstance(part, torch.Tensor) else torch.from_numpy(part)
+            if allow_nan and limit == "finite":  # NaN would make a minimum NaN: look for inf
+                if not bool(torch.isinf(t).any()):
+                    continue
+                lo = hi = float("inf")
+            else:
+                lo, hi = (v.item() for v in torch.aminmax(t))
             dtype = t.cpu()[:0].numpy().dtype
         bound = _bound(limit, dtype)
         if lo >= -bound and hi <= bound:  # False for NaN: then the slow look below

@@ -23,10 +23,24 @@ class Module(nn.Module):
 
 
 class Affine(Module):
-    """``x * scale + offset``, optionally clipped (the scalers)."""
+    """``x * scale + offset``, optionally clipped (the scalers), computed as
+    ``(x - centre) * scale``: a feature far from zero cancels exactly in the subtraction, as in
+    scikit-learn's ``(x - mean) / scale``, where ``x * scale + offset`` would round ``x * scale``
+    first and keep its error after the cancellation."""
+
+    def __init__(self, node, dtype, device):
+        super().__init__(node, dtype, device)
+        scale, offset = node.arrays["scale"], node.arrays["offset"]
+        self.centred = bool((scale != 0).all())
+        if self.centred:
+            centre = torch.as_tensor(-offset / scale, device=device).to(dtype)
+            self.register_buffer("centre", centre, persistent=False)
 
     def forward(self, x):
-        out = torch.addcmul(self.offset, x, self.scale)
+        if self.centred:
+            out = (x - self.centre).mul_(self.scale)
+        else:
+            out = torch.addcmul(self.offset, x, self.scale)
         return out if self.clip is None else out.clamp_(*self.clip)
 
 
