@@ -13,6 +13,8 @@ Contenders, each in its own process, alternating in rotated order every round:
 * ``exhaustive``: the same search with ``min_resources`` past the end of the stream: every
   candidate learns every epoch (in one pass over the data too) and the best held-out score wins;
   its pick is "the best candidate found by an exhaustive search with full epochs";
+* ``search (LocalCluster 2x1)``: the search on a 2-worker, 1-thread LocalCluster started before
+  the clock (on request: ``--contenders``);
 * ``sklearn-halving``: scikit-learn's ``HalvingRandomSearchCV`` (``factor=3``, 16 candidates,
   ``min_resources="exhaust"`` so the last rung uses every row (its default, "smallest", starts
   at 12 rows and ends at 108), ``cv=3``, ``n_jobs=2``, ``SGDClassifier.fit`` to its own
@@ -44,7 +46,9 @@ TARGET = "target"
 SEED = 0
 GRID = {"alpha": [1e-5, 1e-4, 1e-3, 1e-2], "eta0": [0.001, 0.01], "loss": ["hinge", "log_loss"]}
 ONE = {"alpha": 1e-4, "eta0": 0.001}
-CONTENDERS = ["one (hinge)", "one (log_loss)", "search", "exhaustive", "sklearn-halving"]
+CONTENDERS = ["one (hinge)", "one (log_loss)", "search", "exhaustive", "sklearn-halving",
+              "search (LocalCluster 2x1)"]
+DEFAULT = CONTENDERS[:5]
 
 
 def _sgd(**params):
@@ -86,7 +90,8 @@ def run_one(args):
 
     h.import_outofcore()
     start, cpu = time.perf_counter(), time.process_time()
-    X, y = ooc.read_parquet(args.train, target=TARGET, exclude=["id"])
+    X, y = ooc.read_parquet(args.train, target=TARGET, exclude=["id"],
+                            block_rows=args.block_rows)
     model = make_pipeline(ooc.StandardScaler(), ooc.Incremental(
         _sgd(**ONE, loss=args.loss), epochs=args.epochs, classes=[0, 1], random_state=SEED))
     model.fit(X, y)
@@ -104,8 +109,15 @@ def run_search(args):
 
     h.import_outofcore()
     ooc.IncrementalSearchCV  # noqa: B018  (the module loads before the clock)
+    client = None
+    if args.cluster:
+        from distributed import Client, LocalCluster
+
+        client = Client(LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                     dashboard_address=None))
     start, cpu = time.perf_counter(), time.process_time()
-    X, y = ooc.read_parquet(args.train, target=TARGET, exclude=["id"])
+    X, y = ooc.read_parquet(args.train, target=TARGET, exclude=["id"],
+                            block_rows=args.block_rows)
     search = ooc.IncrementalSearchCV(
         make_pipeline(ooc.StandardScaler(), _sgd()), _prefixed(GRID), factor=3,
         max_epochs=args.epochs, classes=[0, 1], random_state=SEED,
@@ -113,6 +125,9 @@ def run_search(args):
     search.fit(X, y)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     peak = h.peak_rss_mb()
+    if client is not None:
+        client.cluster.close()
+        client.close()
     X_test, y_test = _test_set(args.test)
     best = {k.split("__")[1]: v for k, v in search.best_params_.items()}
     return dict(seconds=seconds, cpu=cpu, peak_mb=peak, accuracy=search.score(X_test, y_test),
@@ -138,6 +153,9 @@ def run_sklearn_halving(args):
     search.fit(X, y)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     peak = h.peak_rss_mb()
+    if client is not None:
+        client.cluster.close()
+        client.close()
     X_test, y_test = _test_set(args.test)
     best = {k.split("__")[1]: v for k, v in search.best_params_.items()}
     return dict(seconds=seconds, cpu=cpu, peak_mb=peak, accuracy=search.score(X_test, y_test),
@@ -181,6 +199,10 @@ def child(args):
 def _argv(name, train, test, args):
     argv = [str(Path(__file__).resolve()), "--train", str(train), "--test", str(test),
             "--epochs", str(args.epochs), "--sample-rows", str(args.sample_rows)]
+    if args.block_rows:
+        argv += ["--block-rows", str(args.block_rows)]
+    if name == "search (LocalCluster 2x1)":
+        return argv + ["--child", "search", "--cluster"]
     if name.startswith("one"):
         return argv + ["--child", "one", "--loss", name.split("(")[1].rstrip(")")]
     if name == "exhaustive":
@@ -193,7 +215,9 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--sample-rows", type=int, default=1_000_000)
-    parser.add_argument("--contenders", nargs="*", default=CONTENDERS, choices=CONTENDERS)
+    parser.add_argument("--contenders", nargs="*", default=DEFAULT, choices=CONTENDERS)
+    parser.add_argument("--block-rows", type=int, default=None,
+                        help="block_rows of every outofcore read (default: the reader's)")
     parser.add_argument("--no-hyperband", action="store_true",
                         help="skip recording how dask-ml's HyperbandSearchCV fails")
     parser.add_argument("--data", default="/tmp/outofcore-bench")
@@ -202,6 +226,7 @@ def main(argv=None):
     parser.add_argument("--test")
     parser.add_argument("--loss")
     parser.add_argument("--exhaustive", action="store_true")
+    parser.add_argument("--cluster", action="store_true")
     args = parser.parse_args(argv)
     if args.child:
         return child(args)
@@ -217,7 +242,7 @@ def main(argv=None):
     print(f"# dask-ml-hyperband: {json.dumps(hyperband)}", flush=True)
     rows = h.summarize(results)
     print(f"\n### {len(GRID['alpha']) * len(GRID['eta0']) * len(GRID['loss'])} candidates, "
-          f"5M x 20, max_epochs={args.epochs}\n")
+          f"5M x 20, max_epochs={args.epochs}, block_rows={args.block_rows or 'default'}\n")
     print(h.table(rows, baseline="one (hinge)", key_label="seconds",
                   columns=[("cpu", "CPU s", ".2f"), ("peak_mb", "peak RSS MB", ".0f"),
                            ("accuracy", "test accuracy", ".4f")]))

@@ -46,10 +46,11 @@ class IncrementalSearchCV(MetaEstimatorMixin, BaseEstimator):
 
     The Pipeline's preprocessing steps are fitted once. Then each block is read, transformed and
     prepared (checked, shuffled) once and given to every live candidate's ``partial_fit``, the
-    candidates learning side by side (threads here, tasks on the worker that holds the block on
-    a ``distributed`` cluster). After each rung the live candidates are scored on held-out data
-    and the best ``ceil(live / factor)`` go on learning from where they stopped; the last rung
-    ends after ``max_epochs`` epochs, so the winner has had a full fit.
+    candidates learning side by side (threads here; on a ``distributed`` cluster, a task per
+    candidate and block, placed by the scheduler beside the block or on an idle worker). After
+    each rung the live candidates are scored on held-out data and the best
+    ``ceil(live / factor)`` go on learning from where they stopped; the last rung ends after
+    ``max_epochs`` epochs, so the winner has had a full fit.
 
     Parameters
     ----------
