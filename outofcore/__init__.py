@@ -22,6 +22,7 @@ _EXPORTS = {
     "ColumnTransformer": "outofcore.preprocessing.compose",
     "make_column_transformer": "outofcore.preprocessing.compose",
     "Incremental": "outofcore.training.incremental",
+    "IncrementalSearchCV": "outofcore.training.search",
     "predict_to_parquet": "outofcore.prediction.to_parquet",
     "thread_guard": "outofcore.runtime.threads",
     "compile_pipeline": "outofcore.compiled",

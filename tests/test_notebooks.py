@@ -46,9 +46,9 @@ def _with_parameters(book, rows):
     return book
 
 
-def test_there_are_three_notebooks():
-    """The pipeline, predict-to-parquet and compile notebooks are all present."""
-    assert [p.name[:3] for p in NOTEBOOKS] == ["01_", "02_", "03_"]
+def test_there_are_five_notebooks():
+    """The pipeline, predict-to-parquet, compile, search and mixed-table notebooks are present."""
+    assert [p.name[:3] for p in NOTEBOOKS] == ["01_", "02_", "03_", "04_", "05_"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
