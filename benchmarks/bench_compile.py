@@ -1,7 +1,7 @@
 """Prediction speed of compiled pipelines against scikit-learn, TL2cgen, onnxruntime and Hummingbird.
 
 Every runner predicts the same batch (default 1M rows x 20 float32 features; a DataFrame with
-string columns for the ``table`` model) and the same single row, in one process, interleaved
+string columns for the ``table`` and ``mixed`` models) and the same single row, in one process, interleaved
 repeat by repeat with the order rotating. Baselines run at their best: scikit-learn forests with
 ``n_jobs`` = the threads, HistGradientBoosting fitted with ``early_stopping=False`` (it has the
 trees it was asked for), TL2cgen's generated C with ``nthread`` = the threads, onnxruntime with
@@ -52,6 +52,25 @@ def _frame(X, rng):
     return df
 
 
+def _mixed_frame(n, n_features, rng):
+    """The real-tables issue's table: numbers with 5% missing and text columns of 10, 1,000 and
+    100,000 values (Zipf-like), in pandas' arrow-backed ``str`` as ``read_parquet`` gives them."""
+    import pandas as pd
+
+    X = rng.normal(size=(n, n_features)).astype(np.float32)
+    X[rng.random(X.shape) < 0.05] = np.nan
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(n_features)])
+    for i, k in enumerate((10, 1_000, 100_000)):
+        codes = np.minimum(rng.zipf(1.3, n), k) - 1
+        df[f"c{i}"] = pd.Series(np.char.add(f"c{i}_", codes.astype(str)), dtype="str")
+    return df
+
+
+def _mixed_labels(df):
+    return ((np.nan_to_num(df["f0"].to_numpy()) + (df["c0"] == "c0_0").to_numpy()
+             + 0.5 * (df["c1"] == "c1_1").to_numpy()) > 0.5).astype(np.int64)
+
+
 def _models(n_features, rng):
     from sklearn import cluster, compose, ensemble, impute, linear_model, neural_network, pipeline
     from sklearn import preprocessing
@@ -81,9 +100,24 @@ def _models(n_features, rng):
         "table": ("OneHot(3 strings)+Imputer+RobustScaler+LogReg", lambda: pipeline.make_pipeline(
             table, linear_model.LogisticRegression(max_iter=300)).fit(_frame(X[:20_000], rng), y[:20_000]),
                   "frame"),
+        "mixed": ("OneHot(3 strings, infrequent)+Imputer(median, indicator)+Scaler+SGD",
+                  lambda: _fit_mixed(n_features, rng), "mixed"),
         "steps": ("Poly(4 cols)+Normalizer(16)+Ridge", lambda: pipeline.make_pipeline(
             steps, linear_model.Ridge()).fit(X, y.astype(float)), "array"),
     }
+
+
+def _fit_mixed(n_features, rng):
+    from sklearn import compose, impute, linear_model, pipeline, preprocessing
+
+    df = _mixed_frame(50_000, n_features, rng)
+    pre = compose.make_column_transformer(
+        (preprocessing.OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=100),
+         ["c0", "c1", "c2"]),
+        (pipeline.make_pipeline(impute.SimpleImputer(strategy="median", add_indicator=True),
+                                preprocessing.StandardScaler()), [f"f{i}" for i in range(n_features)]))
+    return pipeline.make_pipeline(pre, linear_model.SGDClassifier(loss="log_loss", random_state=0)
+                                  ).fit(df, _mixed_labels(df))
 
 
 def _tl2cgen(model, threads):
@@ -189,7 +223,8 @@ def main(argv=None):
     parser.add_argument("--row-calls", type=int, default=300, help="single-row calls per timing")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--models", nargs="+",
-                        default=["linear", "mlp", "kmeans", "forest", "hgb", "table", "steps"])
+                        default=["linear", "mlp", "kmeans", "forest", "hgb", "table", "mixed",
+                                 "steps"])
     args = parser.parse_args(argv)
 
     import threadpoolctl
@@ -214,8 +249,10 @@ def main(argv=None):
             model = fit()
         if kind == "frame":
             frame = _frame(X, rng) if frame is None else frame
-        batch = frame if kind == "frame" else X
-        one = batch.iloc[:1] if kind == "frame" else X[:1].copy()
+        batch = {"frame": frame, "array": X}.get(kind)
+        if kind == "mixed":
+            batch = _mixed_frame(args.rows, args.features, rng)
+        one = X[:1].copy() if kind == "array" else batch.iloc[:1]
         runners, problems = _runners(key, model, batch, args)
         check = batch[:100_000]
         ours, theirs = np.asarray(runners["ours"](check)), model.predict(check)

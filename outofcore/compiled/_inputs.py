@@ -75,10 +75,12 @@ class Lookup:
         import pandas as pd
 
         pos = self.index.get_indexer(column)
-        missing = np.flatnonzero(np.asarray(pd.isna(column), bool))
-        if len(missing):
-            values = _values(column)[missing]
-            pos[missing] = np.where(np.equal(values, None), n + 1, n)  # None, else NaN or pd.NA
+        # Missing values are among the rows not found: only those are looked at again.
+        unfound = np.flatnonzero(pos < 0)
+        if len(unfound):
+            values = _values(column)[unfound]
+            missing = np.asarray(pd.isna(values), bool)
+            pos[unfound[missing]] = np.where(np.equal(values[missing], None), n + 1, n)
         return pos
 
     def __call__(self, column):
@@ -179,8 +181,12 @@ def to_array(model, X):
         where = (X.columns.get_indexer([names[specs[j]["source"]] for j in numeric])
                  if model.graph.feature_names_in else [specs[j]["source"] for j in numeric])
         frame = X.iloc[:, where]
-        try:
-            out[:, numeric] = frame.to_numpy(dtype=dtype, na_value=np.nan)
+        plain = all(isinstance(t, np.dtype) and t.kind in "fiub" for t in frame.dtypes)
+        try:  # NumPy columns hold NaN as it is; asking for na_value costs a pass over them
+            values = (frame.to_numpy(dtype=dtype) if plain else
+                      frame.to_numpy(dtype=dtype, na_value=np.nan))
+            for start, stop in _runs(numeric):  # slices: a column list copies 8x slower
+                out[:, numeric[start]:numeric[stop - 1] + 1] = values[:, start:stop]
             numeric = []
         except (TypeError, ValueError):
             pass  # a column that is not numbers: found and named below
@@ -198,6 +204,12 @@ def to_array(model, X):
                 stamps[i, unit] = timefields.timestamps(names[i], column(i), unit)
             out[:, j] = timefields.field(stamps[i, unit], spec["time"]["feature"])
     return out
+
+
+def _runs(positions):
+    """``(start, stop)`` index ranges of ``positions`` over which they go up by one."""
+    cuts = [0] + [k for k in range(1, len(positions)) if positions[k] != positions[k - 1] + 1]
+    return list(zip(cuts, cuts[1:] + [len(positions)]))
 
 
 def _rule(node):
