@@ -2,6 +2,7 @@
 blocks are, and a worker killed mid-fit changes nothing."""
 
 import os
+import pickle
 import signal
 
 import dask
@@ -221,3 +222,15 @@ def test_replicas_on_the_cluster_equal_the_local_replicas(client, parts):
     assert len(killed) == 1
     assert_array_equal(survived.estimator_.coef_, local.estimator_.coef_)
     client.wait_for_workers(2, timeout=60)
+
+
+def test_a_model_fitted_by_replicas_on_the_cluster_predicts_there(client, parts, tmp_path):
+    """A replicas fit keeps nothing of the cluster (its client): the model travels to the
+    workers for predict_to_parquet and writes the labels scikit-learn's predict gives."""
+    folder, frame = parts
+    remote = _fit_files(folder, n_replicas=2)
+    pickle.loads(pickle.dumps(remote))
+    ooc.predict_to_parquet(remote, folder, tmp_path / "pred", columns=FEATURES)
+    out = pd.read_parquet(tmp_path / "pred")  # the parts in the input's order
+    expected = remote.estimator_.predict(frame[FEATURES].to_numpy(np.float32))
+    assert_array_equal(out["prediction"].to_numpy(), expected)

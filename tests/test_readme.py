@@ -25,12 +25,17 @@ def _blocks(language):
 
 def _scaled(code):
     """``code`` with every row count of 100,000 or more (``rows=2_000_000``, ``--rows
-    2000000``) set to ``ROWS``."""
+    2000000``) set to ``ROWS``, and block sizes (``block_rows=250_000``) scaled with it from
+    the README's 2M rows, so that the data keep their number of blocks."""
     def small(match):
         return match.group(1) + (str(ROWS) if int(match.group(2).replace("_", "")) >= 100_000
                                  else match.group(2))
 
-    return re.sub(r"(rows=|--rows )([\d_]+)", small, code)
+    def block(match):
+        return f"block_rows={int(match.group(1).replace('_', '')) * ROWS // 2_000_000}"
+
+    code = re.sub(r"block_rows=([\d_]+)", block, code)
+    return re.sub(r"(?<!block_)(rows=|--rows )([\d_]+)", small, code)
 
 
 def _python(folder, code, name):
@@ -51,11 +56,12 @@ def quickstart(tmp_path_factory):
 
 
 def test_every_python_snippet_is_tested():
-    """The README's Python snippets are the quickstart, the cache and the cluster examples."""
+    """The README's Python snippets are the quickstart, the cache, the search and the cluster
+    examples, each run by a test below."""
     blocks = _blocks("python")
-    assert len(blocks) == 3
-    assert ["ooc.data.generate" in blocks[0], "cache=" in blocks[1], "LocalCluster" in blocks[2]] \
-        == [True] * 3
+    assert len(blocks) == 4
+    assert ["ooc.data.generate" in blocks[0], "cache=" in blocks[1],
+            "IncrementalSearchCV" in blocks[2], "LocalCluster" in blocks[3]] == [True] * 4
 
 
 def test_python_quickstart_runs_as_pasted(quickstart):
@@ -74,13 +80,21 @@ def test_cache_snippet_runs_as_pasted(quickstart):
     _python(folder, _blocks("python")[1], "cache")
 
 
+def test_search_snippet_runs_as_pasted(quickstart):
+    """The search snippet searches on the quickstart's files and prints a winner and the last
+    rungs of its results."""
+    folder, _ = quickstart
+    out = _python(folder, _blocks("python")[2], "search")
+    assert "sgdclassifier__alpha" in out.splitlines()[0] and "mean_test_score" in out
+
+
 @pytest.mark.cluster
 @pytest.mark.slow
 def test_cluster_snippet_runs_as_pasted(quickstart):
-    """The cluster example runs as a script (its __main__ guard) and, with its scaler, reaches
-    the accuracy of a scaled linear model on the project's data."""
+    """The cluster example runs as a script (its __main__ guard) with two replicas and reaches
+    the accuracy of the quickstart's model on the project's data."""
     folder, _ = quickstart
-    out = _python(folder, _blocks("python")[2], "cluster")
+    out = _python(folder, _blocks("python")[3], "cluster")
     assert 0.75 < float(out.splitlines()[-1]) < 0.85
     assert (folder / "out" / "cluster-preds").is_dir()
 

@@ -306,6 +306,9 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             error = e
             raise
         finally:
+            # The replicas' rounds hold the block source (on a cluster, its client): a fitted
+            # model must pickle, to be sent to workers or saved.
+            self._rounds = None
             calls("on_fit_end", self, {**calls.totals(), "error": error})
         del self._position
         return self
