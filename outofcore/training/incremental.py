@@ -52,6 +52,17 @@ def _inner_has(attr):
     return check
 
 
+def wrapper_tags(tags, estimator):
+    """``tags`` of a wrapper that predicts as ``estimator`` does: its type, task and inputs."""
+    inner = get_tags(estimator)
+    tags.estimator_type = inner.estimator_type
+    tags.classifier_tags = inner.classifier_tags
+    tags.regressor_tags = inner.regressor_tags
+    tags.target_tags = inner.target_tags
+    tags.input_tags = inner.input_tags
+    return tags
+
+
 class Incremental(MetaEstimatorMixin, BaseEstimator):
     """Train an estimator with ``partial_fit`` one block at a time, for data larger than memory.
 
@@ -205,14 +216,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        inner = get_tags(self.estimator)
-        tags.estimator_type = inner.estimator_type
-        tags.classifier_tags = inner.classifier_tags
-        tags.regressor_tags = inner.regressor_tags
-        tags.transformer_tags = inner.transformer_tags
-        tags.target_tags = inner.target_tags
-        tags.input_tags = inner.input_tags
+        tags = wrapper_tags(super().__sklearn_tags__(), self.estimator)
+        tags.transformer_tags = get_tags(self.estimator).transformer_tags
         tags.input_tags.sparse = learns_from_sparse(self.estimator)
         if tags.classifier_tags is not None:
             tags.classifier_tags.multi_label = False

@@ -20,7 +20,7 @@ from outofcore.io.table import Table
 from outofcore.runtime.threads import thread_guard
 from outofcore.training import halving, validation
 from outofcore.training.candidates import Learner, SharedStep
-from outofcore.training.incremental import Incremental
+from outofcore.training.incremental import Incremental, wrapper_tags
 from outofcore.training.inputs import fit_inputs
 from outofcore.training.rungs import Rungs
 from outofcore.training.searched import learner_keys, learner_of
@@ -193,14 +193,7 @@ class IncrementalSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.error_score = error_score
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        inner = get_tags(self.estimator)
-        tags.estimator_type = inner.estimator_type
-        tags.classifier_tags = inner.classifier_tags
-        tags.regressor_tags = inner.regressor_tags
-        tags.target_tags = inner.target_tags
-        tags.input_tags = inner.input_tags
-        return tags
+        return wrapper_tags(super().__sklearn_tags__(), self.estimator)
 
     # ---------------------------------------------------------------------------- fitting
     def fit(self, X, y=None, sample_weight=None):
