@@ -364,7 +364,7 @@ def test_threaded_and_cluster_searches_are_the_same(client, tmp_path):
     frame.to_parquet(tmp_path / "p.parquet", row_group_size=300)
 
     def run():
-        Xt, yt = ooc.read_parquet(tmp_path, target="t", block_rows=200)
+        Xt, yt = ooc.read_parquet(tmp_path, target="t", block_rows=500)
         return _search(max_epochs=2).fit(Xt, yt)
 
     remote = run()

@@ -139,16 +139,22 @@ def cluster_rounds(source, states, shares, step):
     from outofcore.runtime.threads import guarded
 
     client, task = source.client, guarded(step)
-    futures = []
-    for state, share in zip(states, shares, strict=True):
-        # The state goes into the first task by value (not scattered): a worker lost in the
-        # middle of a round costs a rerun of the chain from it, not the fit.
-        current = state if share else None
-        for index, seed in share:
-            xf, yf, wf = source.submit_block(index)
-            current = client.submit(task, current, index, xf, yf, wf, seed=seed,
-                                    where=source.where(index), pure=False, **source.near(xf))
-        futures.append(current)
+    # The state goes into the first task by value (not scattered): a worker lost in the middle
+    # of a round costs a rerun of the chain from it, not the fit.
+    current = list(states)
+    for j in range(max(map(len, shares), default=0)):
+        # The j-th blocks of every replica are read side by side before any step is pinned to
+        # its block's worker (which waits for the read): one replica at a time, the reads of a
+        # round would run one after another.
+        reads = [source.submit_block(share[j][0]) if j < len(share) else None
+                 for share in shares]
+        for k, (share, blocks) in enumerate(zip(shares, reads, strict=True)):
+            if blocks is not None:
+                (index, seed), (xf, yf, wf) = share[j], blocks
+                current[k] = client.submit(task, current[k], index, xf, yf, wf, seed=seed,
+                                           where=source.where(index), pure=False,
+                                           **source.near(xf))
+    futures = [chain if share else None for chain, share in zip(current, shares, strict=True)]
     gathered = client.gather([f for f in futures if f is not None])
     results = iter(gathered)
     out = [next(results) if share else state for state, share in
