@@ -34,7 +34,10 @@ def _slots(categories, infrequent, nan_apart):
     Returns ``(slot per category, number of slots, group slot or None)``; with ``nan_apart``
     (OrdinalEncoder) the NaN category gets slot None and counts for nothing.
     """
-    rare = [any(c is r or c == r or (is_nan(c) and is_nan(r)) for r in infrequent) for c in categories]
+    # A set, not a scan per category: a 100k-value column has about as many infrequent ones.
+    nan_rare, none_rare = any(is_nan(r) for r in infrequent), any(r is None for r in infrequent)
+    rest = {r for r in infrequent if r is not None and not is_nan(r)}
+    rare = [nan_rare if is_nan(c) else none_rare if c is None else c in rest for c in categories]
     slots, n = [], 0
     for cat, is_rare in zip(categories, rare):
         if nan_apart and is_nan(cat):
