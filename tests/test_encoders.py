@@ -310,3 +310,30 @@ def test_sklearn_estimator_checks(estimator, check, monkeypatch):
     # Without it sklearn skips its array-API-with-NumPy check; with it that check runs too.
     monkeypatch.setenv("SCIPY_ARRAY_API", "1")
     check(estimator)
+
+
+@pytest.mark.parametrize("missing", [[], [np.nan], [None, np.nan]])
+def test_a_saved_encoder_keeps_its_categories_in_a_small_file(missing, tmp_path):
+    """Saved with skops (as the command line saves models) and pickled, a 5,000-value encoder
+    with rare values and missing categories loads with scikit-learn's categories and outputs,
+    and its file holds them as a few arrays, not one record per string."""
+    import pickle
+    import zipfile
+
+    from outofcore.cli.model_io import load_model, save_model
+
+    rng = np.random.default_rng(0)
+    values = np.array([f"v{i}é" for i in rng.zipf(1.3, 20_000) % 5000] + missing, dtype=object)
+    X = pd.DataFrame({"c": values})
+    ours = ooc.OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5).fit(X)
+    theirs = preprocessing.OneHotEncoder(handle_unknown="infrequent_if_exist",
+                                         min_frequency=5).fit(X)
+    save_model(ours, tmp_path / "enc.skops")
+    for loaded in (load_model(tmp_path / "enc.skops"), pickle.loads(pickle.dumps(ours))):
+        for got, want in [(loaded.categories_, theirs.categories_),
+                          (loaded.infrequent_categories_, theirs.infrequent_categories_)]:
+            assert [list(map(repr, g)) for g in got] == [list(map(repr, w)) for w in want]
+            assert all(g.dtype == object for g in got)
+        assert_allclose(loaded.transform(X).toarray(), theirs.transform(X).toarray())
+    with zipfile.ZipFile(tmp_path / "enc.skops") as z:
+        assert z.getinfo("schema.json").file_size < 100_000

@@ -46,6 +46,21 @@ class _Encoder(BlockwiseTransformer):
     _excludes_missing = False  # OrdinalEncoder leaves nan out of infrequent grouping
     _lenient = ""  # the parameters that encode unknown values, for messages
 
+    _PACKED = ("categories_", "infrequent_categories_")
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        for name in self._PACKED:
+            if state.get(name) is not None:
+                state[name] = [categories.pack(v) for v in state[name]]
+        return state
+
+    def __setstate__(self, state):
+        for name in self._PACKED:
+            if state.get(name) is not None:
+                state[name] = [categories.unpack(v) for v in state[name]]
+        super().__setstate__(state)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.categorical = True

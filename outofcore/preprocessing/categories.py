@@ -310,6 +310,47 @@ def _is_nan(value):
         isinstance(value, np.floating) and np.isnan(value))
 
 
+def pack(values):
+    """A categories array as few plain arrays: ``{"utf8", "offsets", "nan_at", "none_at"}`` for
+    an object array of strings (with at most one NaN and one None), else ``values`` unchanged.
+
+    Saved models (skops) store an object array element by element, one record per string: a
+    100k-value column made a 90 MB model that took 9 s to load. Packed, it is two arrays.
+    """
+    if not (isinstance(values, np.ndarray) and values.dtype == object and values.ndim == 1):
+        return values
+    nan_at = none_at = -1
+    texts = []
+    for i, value in enumerate(values):
+        if isinstance(value, str):
+            texts.append(value.encode("utf-8", "surrogatepass"))
+        elif value is None and none_at < 0:
+            none_at = i
+        elif _is_nan(value) and nan_at < 0:
+            nan_at = i
+        else:
+            return values
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum([len(t) for t in texts], out=offsets[1:])
+    return {"utf8": np.frombuffer(b"".join(texts), dtype=np.uint8).copy(), "offsets": offsets,
+            "nan_at": nan_at, "none_at": none_at}
+
+
+def unpack(values):
+    """The object array :func:`pack` packed (anything else as it is)."""
+    if not (isinstance(values, dict) and "utf8" in values):
+        return values
+    raw, offsets = np.asarray(values["utf8"], dtype=np.uint8).tobytes(), values["offsets"]
+    texts = [raw[a:b].decode("utf-8", "surrogatepass") for a, b in zip(offsets[:-1], offsets[1:])]
+    missing = {int(values["nan_at"]): np.nan, int(values["none_at"]): None}
+    missing.pop(-1, None)
+    out = np.empty(len(texts) + len(missing), dtype=object)
+    rest = iter(texts)
+    for i in range(len(out)):
+        out[i] = missing[i] if i in missing else next(rest)
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class Vocabulary:
     """A list of categories as :func:`encode` looks values up in it.
@@ -329,11 +370,12 @@ class Vocabulary:
         values = self.values
         numeric = pa.types.is_integer(values.type) or pa.types.is_floating(values.type)
         return {"values": values.to_numpy(zero_copy_only=False) if numeric
-                else values.to_pylist(), "positions": self.positions,
+                else pack(np.array(values.to_pylist(), dtype=object)), "positions": self.positions,
                 "none_at": self.none_at, "nan_at": self.nan_at}
 
     def __setstate__(self, state):
-        values = state["values"]
+        values = unpack(state["values"])
+        values = list(values) if isinstance(values, np.ndarray) and values.dtype == object else values
         text = isinstance(values, list) and all(isinstance(v, str) for v in values)
         object.__setattr__(self, "values", pa.array(values, type=pa.string() if text else None))
         object.__setattr__(self, "positions", np.asarray(state["positions"], dtype=np.int64))
