@@ -622,6 +622,19 @@ def test_fit_reports_the_wall_time_in_phases(workdir, tmp_path, capsys):
     assert sum(phases.values()) == pytest.approx(total, abs=0.05 * len(phases) + 0.05)
 
 
+def test_time_of_a_command_a_shell_execs_leaves_out_what_the_shell_did(tmp_path):
+    """``bash -c 'sleep 6 && outofcore ...'`` replaces the shell with the command, whose process
+    then started with the shell: the reported time leaves out the shell's six seconds."""
+    exe = os.path.join(os.path.dirname(sys.executable), "outofcore")
+    if not os.path.exists(exe) or not os.path.exists("/bin/bash"):
+        pytest.skip("needs the installed console script and bash")
+    result = ok(subprocess.run(
+        ["/bin/bash", "-c", f"sleep 6 && exec {exe} make-data --rows 100 --out d"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL))
+    total, _ = _took(result.stdout.splitlines()[-1].split("; ")[-1])
+    assert total < 6
+
+
 def test_compile_reports_its_phases_not_zero(workdir, tmp_path, capsys):
     """compile prints the time of each phase (ms below 0.1 s), never a bare "0.0 s"."""
     assert main(["compile", str(workdir / "model.skops"), "--out",

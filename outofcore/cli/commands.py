@@ -223,7 +223,7 @@ def cmd_predict(args):
     args.watch.lap("loading the model")
     rows = predict_file(args, model, args.data, args.out, method)
     args.watch.lap("predicting")
-    say(args, f"wrote {method} for {rows:,} rows to {args.out} "
+    say(args, f"wrote {method}() of {rows:,} rows to {args.out} "
               f"({_rate(rows, args.watch.phases['predicting'])}); {args.watch.line()}")
 
 

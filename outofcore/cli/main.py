@@ -74,7 +74,7 @@ def build_parser():
                    help="what replaces a missing number (default median)")
     p.add_argument("--min-frequency", type=int, default=100, metavar="ROWS",
                    help="rows a text category needs for a column of its own (default 100)")
-    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--epochs", type=int, default=1, help="passes over the data (default 1)")
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
                    help="estimator parameter, repeatable, checked against the estimator's rules: "
                    "alpha=1e-4, loss=log_loss, learning_rate_init=0.01, hidden_layer_sizes=32,16 "
@@ -185,10 +185,10 @@ def _prefer_jemalloc():
 def run():
     """Entry point of the ``outofcore`` console script: :func:`main` in a process it tunes,
     timing from the process's start; exits with main's code."""
-    from outofcore.cli.timing import process_age
+    from outofcore.cli.timing import waited
 
     _prefer_jemalloc()
-    code = main(waited=process_age())
+    code = main(waited=waited())
     # Every output is closed by now. The interpreter's teardown of scikit-learn, dask and arrow
     # would keep the user waiting after the last line, outside the time the command reports,
     # and nothing it does is needed.

@@ -24,6 +24,18 @@ def process_age():
         return max(0.0, time.time() - psutil.Process().create_time())
 
 
+def waited():
+    """Seconds the user has waited for this command so far: the process's age, unless the
+    process began as something else. ``bash -c '... && outofcore demo'`` replaces the shell
+    with the command, whose process then started with the shell; an age more than a few seconds
+    beyond the import of ``outofcore.cli`` (the interpreter's start-up and the package import
+    take well under that) counts from that import instead."""
+    from outofcore.cli import IMPORTED
+
+    age, ours = process_age(), time.monotonic() - IMPORTED
+    return ours if age - ours > 5.0 else age
+
+
 def seconds(value):
     """Seconds for people: ``"85 ms"``, ``"2.4 s"``, ``"131 s"``."""
     if value < 0.1:
