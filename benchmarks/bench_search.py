@@ -128,13 +128,18 @@ def run_search(args):
     if client is not None:
         client.cluster.close()
         client.close()
-    X_test, y_test = _test_set(args.test)
-    best = {k.split("__")[1]: v for k, v in search.best_params_.items()}
-    return dict(seconds=seconds, cpu=cpu, peak_mb=peak, accuracy=search.score(X_test, y_test),
-                best=" ".join(f"{k}={v}" for k, v in best.items()),
-                rungs=f"{search.n_candidates_} x {search.n_resources_} rows",
+    return dict(_result(search, args), seconds=seconds, cpu=cpu, peak_mb=peak,
                 validation=search.best_score_,
                 scores=[float(s) for s in search.cv_results_["mean_test_score"]])
+
+
+def _result(search, args):
+    """Test accuracy, the pick and the rungs of a fitted search."""
+    X_test, y_test = _test_set(args.test)
+    best = {k.split("__")[1]: v for k, v in search.best_params_.items()}
+    return dict(accuracy=search.score(X_test, y_test),
+                best=" ".join(f"{k}={v}" for k, v in best.items()),
+                rungs=f"{search.n_candidates_} x {search.n_resources_} rows")
 
 
 def run_sklearn_halving(args):
@@ -153,14 +158,8 @@ def run_sklearn_halving(args):
     search.fit(X, y)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     peak = h.peak_rss_mb()
-    if client is not None:
-        client.cluster.close()
-        client.close()
-    X_test, y_test = _test_set(args.test)
-    best = {k.split("__")[1]: v for k, v in search.best_params_.items()}
-    return dict(seconds=seconds, cpu=cpu, peak_mb=peak, accuracy=search.score(X_test, y_test),
-                best=" ".join(f"{k}={v}" for k, v in best.items()), load_seconds=load,
-                rungs=f"{search.n_candidates_} x {search.n_resources_} rows")
+    return dict(_result(search, args), seconds=seconds, cpu=cpu, peak_mb=peak,
+                load_seconds=load)
 
 
 def run_dask_ml_hyperband(args):
