@@ -337,3 +337,6 @@ def test_a_saved_encoder_keeps_its_categories_in_a_small_file(missing, tmp_path)
         assert_allclose(loaded.transform(X).toarray(), theirs.transform(X).toarray())
     with zipfile.ZipFile(tmp_path / "enc.skops") as z:
         assert z.getinfo("schema.json").file_size < 100_000
+    # Saving and pickling leave the fitted encoder as it was.
+    assert all(isinstance(c, np.ndarray) for c in ours.categories_)
+    assert_allclose(ours.transform(X).toarray(), theirs.transform(X).toarray())

@@ -49,7 +49,8 @@ class _Encoder(BlockwiseTransformer):
     _PACKED = ("categories_", "infrequent_categories_")
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # A copy: BaseEstimator returns the instance's own __dict__ outside scikit-learn.
+        state = dict(super().__getstate__())
         for name in self._PACKED:
             if state.get(name) is not None:
                 state[name] = [categories.pack(v) for v in state[name]]
