@@ -48,6 +48,14 @@ def as_matrix(block, dtype, where=str):
     return np.asarray(block, dtype=dtype)
 
 
+def forget_fit(estimator, scratch=()):
+    """Delete ``estimator``'s fitted attributes (``name_``) and the ``scratch`` ones: a fit
+    starts from nothing, as scikit-learn's ``clone(est).fit`` does."""
+    for name in [n for n in vars(estimator) if n in scratch or (
+            n.endswith("_") and not n.startswith("_"))]:
+        delattr(estimator, name)
+
+
 class BlockwiseTransformer(TransformerMixin, BaseEstimator):
     """``fit``/``transform`` for steps defined by chunk, combine, finalize and a block transform.
 
@@ -70,8 +78,7 @@ class BlockwiseTransformer(TransformerMixin, BaseEstimator):
     def _fit_begin(self, stand_in):
         """Forget any fit, check the parameters, and take the input's width and names from
         ``stand_in`` (what a ColumnTransformer calls before feeding blocks)."""
-        for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("_")]:
-            delattr(self, name)
+        forget_fit(self)
         self._check_params()
         validate_data(self, stand_in, reset=True, skip_check_array=True)
 
@@ -104,8 +111,7 @@ class BlockwiseTransformer(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("_")]:
-            delattr(self, name)
+        forget_fit(self)
         self._check_params()
         block, table = self._input(X, reset=True)
         if table is None:

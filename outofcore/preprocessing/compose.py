@@ -21,7 +21,7 @@ from sklearn.utils import Bunch, get_tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from outofcore.io.inputs import as_table, is_dask_collection
-from outofcore.preprocessing.base import as_arrow
+from outofcore.preprocessing.base import as_arrow, forget_fit
 from outofcore.preprocessing.branches import (
     Branch,
     Pass,
@@ -235,8 +235,7 @@ class ColumnTransformer(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("_")]:
-            delattr(self, name)
+        forget_fit(self)
         self._check()
         block, table, float_dtype = self._input(X, reset=True)
         names = table.columns if table is not None else block.schema.names

@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from outofcore.io.inputs import align_to, as_array, feature_names, is_dask_collection
 from outofcore.io.table import Table
+from outofcore.preprocessing.base import forget_fit
 from outofcore.runtime.progress import wants_bar
 from outofcore.runtime.threads import thread_guard
 from outofcore.training import validation
@@ -249,9 +250,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         -------
         self
         """
-        for name in [n for n in vars(self) if n in _SCRATCH or (
-                n.endswith("_") and not n.startswith("_"))]:
-            delattr(self, name)
+        forget_fit(self, _SCRATCH)
         with thread_guard():
             return self._fit(X, y, fit_params, "fit", epochs=self.epochs,
                              resume=self.checkpoint is not None)

@@ -17,6 +17,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from outofcore.io.table import Table
+from outofcore.preprocessing.base import forget_fit
 from outofcore.runtime.threads import thread_guard
 from outofcore.training import halving, validation
 from outofcore.training.candidates import Learner, SharedStep
@@ -210,8 +211,7 @@ class IncrementalSearchCV(MetaEstimatorMixin, BaseEstimator):
         -------
         self
         """
-        for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("_")]:
-            delattr(self, name)
+        forget_fit(self)
         self._check_params()
         pipeline, prefix, wrapper, learner = learner_of(self.estimator)
         names = learner_keys(self.param_distributions, pipeline, prefix, wrapper, learner)
