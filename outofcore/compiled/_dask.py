@@ -7,6 +7,8 @@ import functools
 
 import numpy as np
 
+from ._inputs import _require
+
 
 def output_spec(model, method):
     """(dtype, trailing shape) of ``method``'s output, read from the fitted model, not guessed."""
@@ -70,10 +72,7 @@ def run_dask(model, method, X):
         table = as_table(X)
         names = None if names is None else [str(n) for n in names]
         if names is not None:
-            missing = [n for n in names if n not in table.columns]
-            if missing:
-                raise ValueError(f"columns {missing} are missing from the input; this compiled "
-                                 f"{model.graph.source} was fitted on {names}")
+            _require(model, names, table.columns)
         elif len(table.columns) != model.n_features_in_:
             raise ValueError(f"X has {len(table.columns)} columns, but this compiled "
                              f"{model.graph.source} expects {model.n_features_in_} features")

@@ -48,14 +48,15 @@ class Lookup:
         self.arrow_keys = None
 
     def _positions(self, column):
+        import pandas as pd
+
         n, null = self.n, self.n + 2
-        if not _is_arrow(column) and type(getattr(column, "array", None)).__name__ == "Categorical":
+        dtype = None if _is_arrow(column) else getattr(column, "dtype", None)
+        if isinstance(dtype, pd.CategoricalDtype):
             # Each category looked up once; a missing value (code -1) is pandas' NaN.
-            codes = column.array.codes
             pos = np.append(self._positions(column.array.categories.to_series()), n)
-            return pos[codes]
-        if not _is_arrow(column) and type(getattr(column, "array", None)).__name__.startswith(
-                ("ArrowStringArray", "ArrowExtensionArray")):
+            return pos[column.array.codes]
+        if isinstance(dtype, pd.ArrowDtype) or getattr(dtype, "storage", None) == "pyarrow":
             import pyarrow as pa
 
             column, null = pa.array(column.array), n  # no copy; its nulls are pandas' NaN or NA
@@ -72,8 +73,6 @@ class Lookup:
                 return pos
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError):
                 column = column.to_pandas()  # keys and column of different types: pandas compares
-        import pandas as pd
-
         pos = self.index.get_indexer(column)
         # Missing values are among the rows not found: only those are looked at again.
         unfound = np.flatnonzero(pos < 0)
@@ -275,7 +274,7 @@ def check(x, policy, model):
     for columns, allow_nan, limit in policy:
         if columns is None:
             part = x
-        elif columns == list(range(columns[0], columns[-1] + 1)):
+        elif len(_runs(columns)) == 1:
             part = x[:, columns[0]:columns[-1] + 1]  # a view, not a copy
         else:
             part = x[:, columns]
