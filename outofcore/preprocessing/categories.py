@@ -310,6 +310,22 @@ def _is_nan(value):
         isinstance(value, np.floating) and np.isnan(value))
 
 
+def _text_state(array):
+    """A string array without nulls as plain NumPy arrays: its UTF-8 bytes and their offsets."""
+    array = array.cast(pa.large_string())
+    offsets = np.frombuffer(array.buffers()[1], np.int64)[array.offset:array.offset + len(array) + 1]
+    data = array.buffers()[2]
+    data = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+    return {"utf8": data[offsets[0]:offsets[-1]].copy(), "offsets": offsets - offsets[0]}
+
+
+def _text_array(state):
+    """The string array of :func:`_text_state`."""
+    offsets = np.asarray(state["offsets"], dtype=np.int64)
+    return pa.LargeStringArray.from_buffers(
+        len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(np.asarray(state["utf8"], np.uint8)))
+
+
 def pack(values):
     """A categories array as few plain arrays: ``{"utf8", "offsets", "nan_at", "none_at"}`` for
     an object array of strings (with at most one NaN and one None), else ``values`` unchanged.
@@ -319,35 +335,36 @@ def pack(values):
     """
     if not (isinstance(values, np.ndarray) and values.dtype == object and values.ndim == 1):
         return values
-    nan_at = none_at = -1
-    texts = []
+    missing, texts = {}, []
     for i, value in enumerate(values):
         if isinstance(value, str):
-            texts.append(value.encode("utf-8", "surrogatepass"))
-        elif value is None and none_at < 0:
-            none_at = i
-        elif _is_nan(value) and nan_at < 0:
-            nan_at = i
+            texts.append(value)
+        elif value is None and "none_at" not in missing:
+            missing["none_at"] = i
+        elif _is_nan(value) and "nan_at" not in missing:
+            missing["nan_at"] = i
         else:
             return values
-    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
-    np.cumsum([len(t) for t in texts], out=offsets[1:])
-    return {"utf8": np.frombuffer(b"".join(texts), dtype=np.uint8).copy(), "offsets": offsets,
-            "nan_at": nan_at, "none_at": none_at}
+    try:
+        text = pa.array(texts, type=pa.large_string())
+    except (pa.ArrowException, UnicodeEncodeError):  # a lone surrogate: saved as it is
+        return values
+    return {**_text_state(text), "nan_at": missing.get("nan_at", -1),
+            "none_at": missing.get("none_at", -1)}
 
 
 def unpack(values):
     """The object array :func:`pack` packed (anything else as it is)."""
     if not (isinstance(values, dict) and "utf8" in values):
         return values
-    raw, offsets = np.asarray(values["utf8"], dtype=np.uint8).tobytes(), values["offsets"]
-    texts = [raw[a:b].decode("utf-8", "surrogatepass") for a, b in zip(offsets[:-1], offsets[1:])]
-    missing = {int(values["nan_at"]): np.nan, int(values["none_at"]): None}
-    missing.pop(-1, None)
-    out = np.empty(len(texts) + len(missing), dtype=object)
-    rest = iter(texts)
-    for i in range(len(out)):
-        out[i] = missing[i] if i in missing else next(rest)
+    texts = _text_array(values).to_pylist()
+    at = {int(values["nan_at"]): np.nan, int(values["none_at"]): None}
+    at.pop(-1, None)
+    out = np.empty(len(texts) + len(at), dtype=object)
+    keep = np.ones(len(out), dtype=bool)
+    for i, value in at.items():
+        out[i], keep[i] = value, False
+    out[keep] = np.array(texts, dtype=object)
     return out
 
 
@@ -369,15 +386,19 @@ class Vocabulary:
         # Saved models hold plain values (skops loads them without trusting arrow's types).
         values = self.values
         numeric = pa.types.is_integer(values.type) or pa.types.is_floating(values.type)
-        return {"values": values.to_numpy(zero_copy_only=False) if numeric
-                else pack(np.array(values.to_pylist(), dtype=object)), "positions": self.positions,
-                "none_at": self.none_at, "nan_at": self.nan_at}
+        text = pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+        return {"values": values.to_numpy(zero_copy_only=False) if numeric else
+                _text_state(values) if text else values.to_pylist(),
+                "positions": self.positions, "none_at": self.none_at, "nan_at": self.nan_at}
 
     def __setstate__(self, state):
-        values = unpack(state["values"])
-        values = list(values) if isinstance(values, np.ndarray) and values.dtype == object else values
-        text = isinstance(values, list) and all(isinstance(v, str) for v in values)
-        object.__setattr__(self, "values", pa.array(values, type=pa.string() if text else None))
+        values = state["values"]
+        if isinstance(values, dict):  # text, as _text_state keeps it
+            values = _text_array(values).cast(pa.string())
+        else:
+            text = isinstance(values, list) and all(isinstance(v, str) for v in values)
+            values = pa.array(values, type=pa.string() if text else None)
+        object.__setattr__(self, "values", values)
         object.__setattr__(self, "positions", np.asarray(state["positions"], dtype=np.int64))
         object.__setattr__(self, "none_at", int(state["none_at"]))
         object.__setattr__(self, "nan_at", int(state["nan_at"]))
