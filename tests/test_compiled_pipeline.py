@@ -157,33 +157,39 @@ def test_scalers_fold_into_the_linear_layer(classification_data):
         assert_values_close(compiled.predict_proba(X), model.predict_proba(X))
 
 
-def test_a_scaler_far_from_zero_is_not_folded():
-    """A feature 1000 standard deviations from zero: folding its scaler into the weights would
-    sum float32 terms 1000 times the result; applied first, the scaler keeps float32's digits."""
+def test_a_scaler_far_from_zero_folds_as_a_centre():
+    """A feature 1000 standard deviations from zero: folding its scaler into the weights and bias
+    would sum float32 terms 1000 times the result; folded as a centre subtracted first,
+    ``(x - centre) @ (scale W) + b``, float32 keeps its digits, in both block orders."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(5000, 4)).astype(np.float32)
     X[:, 0] += 1000.0
     y = (X[:, 0] - 1000 + X[:, 1] > 0).astype(int)
     model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
     compiled = ooc.compile_pipeline(model)
-    assert [node.op for node in compiled.graph.steps] == ["affine"]
-    # float32 keeps about 1e-7 of the scores' scale; folded, the error was 2.5e-5 of it.
-    np.testing.assert_allclose(compiled.decision_function(X), model.decision_function(X),
-                               rtol=0, atol=1e-6 * np.abs(model.decision_function(X)).max())
-    np.testing.assert_allclose(compiled.predict_proba(X), model.predict_proba(X), rtol=0,
-                               atol=1e-5)
+    assert compiled.graph.steps == [] and "centre" in compiled.graph.head.arrays
+    scores = np.abs(model.decision_function(X)).max()
+    for block in (X, np.asfortranarray(X)):
+        # float32 keeps about 1e-7 of the scores' scale; folded into the bias, the error was 2.5e-5.
+        np.testing.assert_allclose(compiled.decision_function(block), model.decision_function(X),
+                                   rtol=0, atol=1e-6 * scores)
+        np.testing.assert_allclose(compiled.predict_proba(block), model.predict_proba(X), rtol=0,
+                                   atol=1e-5)
+    unfused = ooc.compile_pipeline(model, fuse=False)
+    np.testing.assert_allclose(unfused.decision_function(X), model.decision_function(X), rtol=0,
+                               atol=1e-6 * scores)
 
 
 def test_column_ordered_input_is_used_as_it_is_where_the_head_reads_columns(classification_data):
-    """A lone linear head reads a column-ordered (Fortran) block for predict and
+    """A lone linear head reads a column-ordered (Fortran) block for predict, predict_proba and
     decision_function (``predict_to_parquet`` builds such blocks for it); others do not."""
     X, y = classification_data
-    X = X - X.mean(axis=0)  # centred: the scaler folds into the head
     model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
     linear = ooc.compile_pipeline(model)
     kmeans = ooc.compile_pipeline(MiniBatchKMeans(n_clusters=3, n_init=1, random_state=0).fit(X))
-    assert linear._takes_columns("predict") and linear._takes_columns("decision_function")
-    assert not linear._takes_columns("predict_proba") and not kmeans._takes_columns("predict")
+    assert all(linear._takes_columns(m) for m in ("predict", "predict_proba", "decision_function"))
+    assert not kmeans._takes_columns("predict")
     XF = np.asfortranarray(X)
     assert_labels_match(linear.predict(XF), model.predict(X))
     assert_values_close(linear.decision_function(XF), model.decision_function(X))
+    assert_values_close(linear.predict_proba(XF), model.predict_proba(X))

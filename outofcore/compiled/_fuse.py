@@ -34,6 +34,11 @@ def _into_product(node):
                                 np.abs(node.arrays["offset"]).max(initial=0) <= _LARGEST_OFFSET)
 
 
+def _centred(node):
+    """An unclipped scaler that is ``(x - centre) * scale`` with every scale nonzero."""
+    return node.op == "affine" and node.attrs.get("clip") is None and bool(np.all(node.arrays["scale"] != 0))
+
+
 def _mergeable(first, second):
     if not (_foldable(first) and _foldable(second)):
         return False
@@ -107,6 +112,11 @@ def fuse(steps, head):
     if _into_product(last):
         merged = _merge(out.pop(), Node("linear", {}, {"weight": weight, "bias": head.arrays[bkey]}))
         arrays.update({wkey: merged.arrays["weight"], bkey: merged.arrays["bias"]})
+    elif head.op == "linear_model" and _centred(last):
+        # (x - c) * s @ W + b == (x - c) @ (s W) + b: the centre is subtracted first, so nothing
+        # cancels, and the scaler costs no pass of its own over the block.
+        scale, offset = out.pop().arrays["scale"], last.arrays["offset"]
+        arrays.update({wkey: scale[:, None] * weight, "centre": -offset / scale})
     elif last.op in ("onehot", "columns"):
         out[-1:] = _push(out[-1], weight)
         del arrays[wkey]  # the steps now end in the layer's pre-activation, less its bias

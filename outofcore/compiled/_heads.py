@@ -95,7 +95,8 @@ class Head(Module):
 
 class LinearModel(Head):
     """Linear classifiers and regressors, multinomial and Bernoulli naive Bayes: ``x @ W + b``
-    (with ``fused_input`` the weights were pushed into the steps: the input is ``x @ W``)."""
+    (with ``fused_input`` the weights were pushed into the steps: the input is ``x @ W``; with a
+    ``centre``, a scaler folded in: ``(x - centre) @ W + b``)."""
 
     has_kernel = True
 
@@ -103,22 +104,28 @@ class LinearModel(Head):
         super().__init__(node, dtype, device, kernel)
         self.fused = bool(node.attrs.get("fused_input"))
         self.link = LINKS.get(node.attrs.get("proba"))
+        if not hasattr(self, "centre"):
+            self.centre = None
         if self.kernel:  # the kernel's constants by input dtype
             b, w = self.bias.numpy(), None if self.fused else self.weight.numpy()
-            self.consts = {np.dtype(t): (None if w is None else np.ascontiguousarray(w.T, t), b.astype(t))
-                           for t in (np.float32, np.float64)}
+            c = np.zeros(len(w)) if self.centre is None and w is not None else self.centre
+            self.consts = {np.dtype(t): (None if w is None else np.asarray(c, t),
+                                         None if w is None else np.ascontiguousarray(w.T, t),
+                                         b.astype(t)) for t in (np.float32, np.float64)}
 
     def scores(self, x):
-        x = self.ops.array(x)
+        if not (self.kernel and isinstance(x, np.ndarray) and x.flags.f_contiguous):
+            x = self.ops.array(x)  # the kernel reads column-ordered blocks as they are
         if not self.kernel:
+            x = x if self.centre is None else x - self.centre
             s = x + self.bias if self.fused else torch.addmm(self.bias, x, self.weight)
             if self.guard is not None:
                 self.guard(s, x)
             return s
-        wt, b = self.consts[x.dtype]
+        c, wt, b = self.consts[x.dtype]
         if self.fused:
             return x + b
-        s = _kernels.run(_kernels.linear, x, (wt, b), (np.empty((x.shape[0], len(b)), x.dtype),))[0]
+        s = _kernels.run(_kernels.linear, x, (c, wt, b), (np.empty((x.shape[0], len(b)), x.dtype),))[0]
         if self.guard is not None:
             self.guard(s, x)
         return s

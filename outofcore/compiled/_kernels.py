@@ -67,25 +67,42 @@ def _jit(fn):
     return numba.njit(nogil=True, cache=True, fastmath={"reassoc", "contract"})(fn) if AVAILABLE else None
 
 
-def _linear(x, wt, b, out):
-    # out = x @ wt.T + b, four rows at a time: independent sums keep the multiply-adds busy.
+def _linear(x, centre, wt, b, out):
+    # out = (x - centre) @ wt.T + b. Row-ordered x: four rows at a time (independent sums keep the
+    # multiply-adds busy). Column-ordered x (predict_to_parquet's blocks): a tile of rows gathers
+    # one column after another, so every read runs along a column.
     n, d = x.shape
+    if x.strides[0] < x.strides[1]:
+        tile = 1024
+        acc = np.empty(tile, x.dtype)
+        for c in range(wt.shape[0]):
+            w = wt[c]
+            for start in range(0, n, tile):
+                m = min(tile, n - start)
+                acc[:m] = b[c]
+                for f in range(d):
+                    cf, wf, column = centre[f], w[f], x[start:start + m, f]
+                    for r in range(m):
+                        acc[r] += (column[r] - cf) * wf
+                out[start:start + m, c] = acc[:m]
+        return
     for c in range(wt.shape[0]):
         w = wt[c]
         i = 0
         while i + 4 <= n:
             s0 = s1 = s2 = s3 = x.dtype.type(0)
             for f in range(d):
-                s0 += x[i, f] * w[f]
-                s1 += x[i + 1, f] * w[f]
-                s2 += x[i + 2, f] * w[f]
-                s3 += x[i + 3, f] * w[f]
+                cf, wf = centre[f], w[f]
+                s0 += (x[i, f] - cf) * wf
+                s1 += (x[i + 1, f] - cf) * wf
+                s2 += (x[i + 2, f] - cf) * wf
+                s3 += (x[i + 3, f] - cf) * wf
             out[i, c], out[i + 1, c], out[i + 2, c], out[i + 3, c] = s0 + b[c], s1 + b[c], s2 + b[c], s3 + b[c]
             i += 4
         for r in range(i, n):
             s = x.dtype.type(0)
             for f in range(d):
-                s += x[r, f] * w[f]
+                s += (x[r, f] - centre[f]) * w[f]
             out[r, c] = s + b[c]
 
 

@@ -232,8 +232,8 @@ class CompiledPipeline:
     def _takes_columns(self, method):
         """Whether ``method`` reads a column-ordered (Fortran) NumPy block without copying it;
         ``predict_to_parquet`` then builds its blocks in that order, which costs half the time."""
-        return (isinstance(self._head, LinearModel) and not self.graph.steps
-                and self.graph.inputs is None and method in ("predict", "decision_function"))
+        return (isinstance(self._head, LinearModel) and bool(self._direct) and not self._head.fused
+                and method in ("predict", "predict_proba", "decision_function"))
 
     def _chunk_rows(self):
         if self.batch_size is not None:

@@ -344,12 +344,14 @@ def predict_to_parquet(model, source, dest, *, method="predict", columns=None, k
             outs = [posixpath.join(tmp, _as_parquet(posixpath.relpath(p, root))) for p in files]
             for out in outs:
                 dest_fs.makedirs(posixpath.dirname(out), exist_ok=True)
-        # The model is put in the graph once under a fixed name: hashing a large model is slow.
-        model_task = dask.delayed(model, name=f"model-{secrets.token_hex(8)}", traverse=False)
-        buffers = dask.delayed(_Buffers(len(features), dtype, order),
-                               name=f"buffers-{secrets.token_hex(8)}", traverse=False)
+        # The model, the job (its read plan) and the buffers are put in the graph once under fixed
+        # names, not traversed: hashing a large model, or walking the plan once per part, is slow.
+        model_task, job_task, buffers = (
+            dask.delayed(value, name=f"{label}-{secrets.token_hex(8)}", traverse=False)
+            for label, value in (("model", model), ("job", job),
+                                 ("buffers", _Buffers(len(features), dtype, order))))
         keys = [f"predict-part-{i}-{secrets.token_hex(4)}" for i in range(len(files))]
-        tasks = [dask.delayed(guarded(_part_outcome), pure=False)(model_task, job, i, out,
+        tasks = [dask.delayed(guarded(_part_outcome), pure=False)(model_task, job_task, i, out,
                                                                    buffers, dask_key_name=key)
                  for i, (out, key) in enumerate(zip(outs, keys, strict=True))]
         rows = {key: plan.file_rows(i) for i, key in enumerate(keys)}
