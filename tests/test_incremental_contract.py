@@ -17,7 +17,7 @@ from sklearn.naive_bayes import BernoulliNB, MultinomialNB
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from outofcore import Incremental
-from outofcore.cli.report import FitMonitor
+from outofcore.cli.monitor import FitMonitor
 
 
 def _learned(est):

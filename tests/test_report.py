@@ -10,7 +10,8 @@ import pytest
 from sklearn.linear_model import SGDClassifier
 
 from outofcore import Incremental
-from outofcore.cli.report import FitMonitor, diagnose, load_report, write_report
+from outofcore.cli.monitor import FitMonitor, diagnose
+from outofcore.cli.report import load_report, write_report
 
 
 @pytest.fixture(scope="module")

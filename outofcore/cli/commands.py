@@ -118,7 +118,8 @@ def fit_model(args, *, announce=True):
     check_params(args.model, params)  # scikit-learn's rules, before any data are read
     from outofcore import read_csv, read_parquet
     from outofcore.cli.model_io import save_model
-    from outofcore.cli.report import FitMonitor, write_report
+    from outofcore.cli.monitor import FitMonitor
+    from outofcore.cli.report import write_report
 
     read = read_csv if data_format(args, args.data) == "csv" else read_parquet
     args.watch.lap("start-up")

@@ -27,7 +27,7 @@ from outofcore.io import files
 # included). Anything else in a model file is refused on load.
 TRUSTED_TYPES = (
     "numpy.dtype",
-    "outofcore.preprocessing.categories.Vocabulary",
+    "outofcore.preprocessing.vocabulary.Vocabulary",
     "outofcore.preprocessing.compose.ColumnTransformer",
     "outofcore.preprocessing.dates.DateTimeFeatures",
     "outofcore.preprocessing.encoders.OneHotEncoder",

@@ -15,12 +15,9 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
 
 from outofcore.io.inputs import is_dask_collection
-from outofcore.preprocessing import categories
+from outofcore.preprocessing import categories, vocabulary
+from outofcore.preprocessing.vocabulary import is_nan
 from outofcore.preprocessing.base import BlockwiseTransformer
-
-
-def _is_nan(value):
-    return isinstance(value, (float, np.floating)) and value != value
 
 
 def _check_frequency(est):
@@ -53,13 +50,13 @@ class _Encoder(BlockwiseTransformer):
         state = dict(super().__getstate__())
         for name in self._PACKED:
             if state.get(name) is not None:
-                state[name] = [categories.pack(v) for v in state[name]]
+                state[name] = [vocabulary.pack(v) for v in state[name]]
         return state
 
     def __setstate__(self, state):
         for name in self._PACKED:
             if state.get(name) is not None:
-                state[name] = [categories.unpack(v) for v in state[name]]
+                state[name] = [vocabulary.unpack(v) for v in state[name]]
         super().__setstate__(state)
 
     def __sklearn_tags__(self):
@@ -103,7 +100,7 @@ class _Encoder(BlockwiseTransformer):
                 and len(self.categories) == len(cols):
             for i, col in enumerate(cols):
                 given = np.asarray(list(self.categories[i]), dtype=object)
-                self._refuse_unknown(i, col, categories.vocabulary(given), where, "fit")
+                self._refuse_unknown(i, col, vocabulary.vocabulary(given), where, "fit")
         rows = len(cols[0]) if cols else 0
         return {"rows": rows, "largest": rows, "counts": [categories.count(c) for c in cols]}
 
@@ -126,18 +123,18 @@ class _Encoder(BlockwiseTransformer):
         for i, c in enumerate(counted):
             if given:
                 found = self._given(i, categories.final_dtype(c))
-                n, rest = categories.tally(c, categories.vocabulary(found), len(found))
+                n, rest = vocabulary.tally(c, vocabulary.vocabulary(found), len(found))
             else:
                 (found, n), rest = categories.categories(c), 0
             cats.append(found)
             counts.append(n)
             unknown.append(rest)
         self.categories_ = cats
-        self._vocab = [categories.vocabulary(c) for c in cats]
+        self._vocab = [vocabulary.vocabulary(c) for c in cats]
         self._infrequent_enabled = (self.max_categories is not None and self.max_categories >= 1
                                     or self.min_frequency is not None)
         self._missing_at = {i: len(c) - 1 for i, c in enumerate(cats)
-                            if self._excludes_missing and len(c) and _is_nan(c[-1])}
+                            if self._excludes_missing and len(c) and is_nan(c[-1])}
         self._mappings = [None] * len(cats)
         if self._infrequent_enabled:
             infrequent = []
@@ -161,15 +158,15 @@ class _Encoder(BlockwiseTransformer):
         """The categories given for column ``i``, checked as scikit-learn checks them."""
         dtype = np.dtype(object) if dtype.kind in "OUS" else dtype
         cats = np.array(self.categories[i], dtype=dtype)
-        if any(_is_nan(c) for c in cats[:-1]):
+        if any(is_nan(c) for c in cats[:-1]):
             raise ValueError(f"Nan should be the last element in user provided categories, see "
                              f"categories {cats} in column #{i}")
-        keys = {("nan",) if _is_nan(c) else c for c in cats}
+        keys = {("nan",) if is_nan(c) else c for c in cats}
         if len(keys) != len(cats):
             raise ValueError(f"In column {i}, the predefined categories contain duplicate "
                              f"elements.")
         if dtype.kind not in "OUS":
-            stop = -1 if len(cats) and _is_nan(cats[-1]) else None
+            stop = -1 if len(cats) and is_nan(cats[-1]) else None
             if np.any(np.sort(cats)[:stop] != cats[:stop]):
                 raise ValueError("Unsorted categories are not supported for numerical "
                                  "categories")
@@ -204,7 +201,7 @@ class _Encoder(BlockwiseTransformer):
         cols = self._columns(block, where)
         codes, unknown = [], []
         for i, col in enumerate(cols):
-            c = categories.encode(col, self._vocab[i])
+            c = vocabulary.encode(col, self._vocab[i])
             if (c < 0).any():
                 if self.handle_unknown == "error":
                     self._refuse_unknown(i, col, self._vocab[i], where, "transform", c)
@@ -213,14 +210,14 @@ class _Encoder(BlockwiseTransformer):
         return codes, unknown
 
     def _refuse_unknown(self, i, col, vocab, where, during, codes=None):
-        codes = categories.encode(col, vocab) if codes is None else codes
+        codes = vocabulary.encode(col, vocab) if codes is None else codes
         rows = np.flatnonzero(codes < 0)
         if not rows.size:
             return
         seen = []
         for r in rows[:1000]:
             value = col.value(int(r))
-            if not any(value is v or value == v or _is_nan(value) and _is_nan(v) for v in seen):
+            if not any(value is v or value == v or is_nan(value) and is_nan(v) for v in seen):
                 seen.append(value)
             if len(seen) == 5:
                 break

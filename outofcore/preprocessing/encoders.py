@@ -15,7 +15,8 @@ import scipy.sparse as sp
 from sklearn.base import OneToOneFeatureMixin
 from sklearn.utils.validation import check_is_fitted
 
-from outofcore.preprocessing._encoding import _check_frequency, _Encoder, _is_nan
+from outofcore.preprocessing._encoding import _check_frequency, _Encoder
+from outofcore.preprocessing.vocabulary import is_nan
 
 __all__ = ["OneHotEncoder", "OrdinalEncoder"]
 
@@ -169,11 +170,11 @@ class OneHotEncoder(_Encoder):
                                  f"({len(cats)}), got {len(drops)}")
             after, missing = [], []
             for i, (value, c) in enumerate(zip(drops, cats, strict=True)):
-                if _is_nan(value):
-                    found = [len(c) - 1] if len(c) and _is_nan(c[-1]) else []
+                if is_nan(value):
+                    found = [len(c) - 1] if len(c) and is_nan(c[-1]) else []
                 else:
                     found = [j for j, v in enumerate(c) if v is value or v is not None
-                             and value is not None and not _is_nan(v) and v == value]
+                             and value is not None and not is_nan(v) and v == value]
                 if not found:
                     missing.append(f"Category: {value}, Feature: {i}")
                     continue
@@ -347,7 +348,7 @@ class OrdinalEncoder(OneToOneFeatureMixin, _Encoder):
                              f"'error' or 'use_encoded_value'. Got {self.handle_unknown!r} "
                              f"instead.")
         if self.handle_unknown == "use_encoded_value":
-            if _is_nan(self.unknown_value):
+            if is_nan(self.unknown_value):
                 if np.dtype(self.dtype).kind != "f":
                     raise ValueError(f"When unknown_value is np.nan, the dtype parameter should "
                                      f"be a float dtype. Got {self.dtype}.")
@@ -358,7 +359,7 @@ class OrdinalEncoder(OneToOneFeatureMixin, _Encoder):
         elif self.unknown_value is not None:
             raise TypeError(f"unknown_value should only be set when handle_unknown is "
                             f"'use_encoded_value', got {self.unknown_value}.")
-        if not (_is_nan(self.encoded_missing_value) or _is_int(self.encoded_missing_value)):
+        if not (is_nan(self.encoded_missing_value) or _is_int(self.encoded_missing_value)):
             raise ValueError(f"The 'encoded_missing_value' parameter of OrdinalEncoder must be "
                              f"an int or np.nan. Got {self.encoded_missing_value!r} instead.")
 
@@ -373,12 +374,12 @@ class OrdinalEncoder(OneToOneFeatureMixin, _Encoder):
             raise ValueError(f"The used value for unknown_value {self.unknown_value} is one of "
                              f"the values already used for encoding the seen categories.")
         missing = list(self._missing_at)
-        if missing and np.dtype(self.dtype).kind != "f" and _is_nan(self.encoded_missing_value):
+        if missing and np.dtype(self.dtype).kind != "f" and is_nan(self.encoded_missing_value):
             raise ValueError(f"There are missing values in features {missing}. For "
                              f"OrdinalEncoder to encode missing values with dtype: {self.dtype}, "
                              f"set encoded_missing_value to a non-nan value, or set dtype to a "
                              f"float")
-        if missing and not _is_nan(self.encoded_missing_value):
+        if missing and not is_nan(self.encoded_missing_value):
             clash = [i for i in missing if 0 <= self.encoded_missing_value < sizes[i]]
             if clash:
                 names = getattr(self, "feature_names_in_", None)

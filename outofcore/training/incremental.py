@@ -15,10 +15,7 @@ from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 from sklearn.metrics import get_scorer
 from sklearn.utils import check_random_state, get_tags
 from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping, process_routing
-from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, validate_data
 
-from outofcore.io.inputs import align_to, as_array, feature_names, is_dask_collection
 from outofcore.io.table import Table
 from outofcore.preprocessing.base import forget_fit
 from outofcore.runtime.progress import wants_bar
@@ -26,10 +23,10 @@ from outofcore.runtime.threads import thread_guard
 from outofcore.training import validation
 from outofcore.training.callbacks import Calls, ProgressBar, as_callbacks
 from outofcore.training.checkpoint import Position, checkpoint_for
-from outofcore.training.inputs import check_features, find_classes, fit_inputs, learns_from_sparse
+from outofcore.training.delegate import Delegates, wrapper_tags
+from outofcore.training.inputs import find_classes, fit_inputs, learns_from_sparse
 from outofcore.training.merge import merge_family
 from outofcore.training.replicas import Rounds
-from outofcore.training.scoring import dask_score
 from outofcore.training.sources import block_source
 from outofcore.training.steps import (
     FoldStep,
@@ -44,27 +41,7 @@ from outofcore.training.steps import (
 _SCRATCH = ("_rng", "_position", "_held", "_rounds")
 
 
-def _inner_has(attr):
-    """available_if check: the fitted ``estimator_`` if present, else ``estimator``, has attr."""
-
-    def check(self):
-        return hasattr(self.__dict__.get("estimator_", self.estimator), attr)
-
-    return check
-
-
-def wrapper_tags(tags, estimator):
-    """``tags`` of a wrapper that predicts as ``estimator`` does: its type, task and inputs."""
-    inner = get_tags(estimator)
-    tags.estimator_type = inner.estimator_type
-    tags.classifier_tags = inner.classifier_tags
-    tags.regressor_tags = inner.regressor_tags
-    tags.target_tags = inner.target_tags
-    tags.input_tags = inner.input_tags
-    return tags
-
-
-class Incremental(MetaEstimatorMixin, BaseEstimator):
+class Incremental(Delegates, MetaEstimatorMixin, BaseEstimator):
     """Train an estimator with ``partial_fit`` one block at a time, for data larger than memory.
 
     ``fit`` clones ``estimator`` into ``estimator_`` and folds ``partial_fit`` over the row
@@ -280,7 +257,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             saver = checkpoint_for(self, source.row_chunks, epochs)
             saver.restore(self)  # when there is a checkpoint: the model and self._position
             callbacks.insert(0, saver)  # saved before a callback can interrupt the fit
-        train, valid, holdout = self._held_out(source, self._position)
+        train, valid, holdout = validation.held_out(self, source, self._position)
         # Sparse blocks are shuffled by an estimator that shuffles the rows it is given (by index,
         # no copy): the fold's shuffled copy of a wide sparse block costs more than it saves.
         own = self.shuffle_rows and _sparse(X) and shuffles_each_call(self.estimator)
@@ -397,26 +374,6 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         if is_classifier(self.estimator):
             self.classes_ = find_classes(y, self.classes if classes is None else classes)
 
-    def _held_out(self, source, position):
-        """(training blocks, validation blocks, RowHoldout or None) of this fit; drawn once and
-        kept in the position, so a resumed fit holds out what the interrupted one did."""
-        every = np.arange(source.n_blocks)
-        if not self.early_stopping:
-            return every, np.array([], dtype=int), None
-        if position.valid_blocks is None and position.holdout_seed is None:
-            held = self.__dict__.get("_held")  # a later partial_fit keeps the first call's
-            if held is None:
-                _, valid, holdout = validation.split(source.row_chunks,
-                                                     self.validation_fraction, self._rng)
-                held = self._held = ([int(v) for v in valid] if holdout is None else None,
-                                     None if holdout is None else holdout.seed)
-            position.valid_blocks, position.holdout_seed = held
-        if position.holdout_seed is not None:
-            return every, every, validation.RowHoldout(float(self.validation_fraction),
-                                                       position.holdout_seed)
-        valid = np.asarray(position.valid_blocks, dtype=int)
-        return np.setdiff1d(every, valid), valid, None
-
     def _routed(self, fit_params, method):
         from sklearn import get_config
 
@@ -426,21 +383,17 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
 
     def _check_params(self, epochs):
         for name, value, low in [("epochs", epochs, 1), ("prefetch", self.prefetch, 0),
-                                 ("n_iter_no_change", self.n_iter_no_change, 1)]:
+                                 ("n_iter_no_change", self.n_iter_no_change, 1),
+                                 ("n_replicas", self.n_replicas, 1),
+                                 ("merge_every", self.merge_every, 1)]:
+            if name == "merge_every" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
+                also = " or None" if name == "merge_every" else ""
+                raise ValueError(f"{name} must be an integer >= {low}{also}; got {value!r}.")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(
                 f"validation_fraction must be in (0, 1); got {self.validation_fraction!r}.")
-        if isinstance(self.n_replicas, bool) or not isinstance(self.n_replicas,
-                                                               (int, np.integer)) \
-                or self.n_replicas < 1:
-            raise ValueError(f"n_replicas must be an integer >= 1; got {self.n_replicas!r}.")
-        if self.merge_every is not None and (
-                isinstance(self.merge_every, bool)
-                or not isinstance(self.merge_every, (int, np.integer)) or self.merge_every < 1):
-            raise ValueError(f"merge_every must be an integer >= 1 or None; got "
-                             f"{self.merge_every!r}.")
         if self.n_replicas > 1:
             merge_family(self.estimator)  # an estimator without a merge rule fails here
         if not hasattr(self.estimator, "partial_fit"):
@@ -449,78 +402,6 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 f"block. Use an estimator with partial_fit (SGDClassifier, SGDRegressor, "
                 f"MiniBatchKMeans, MLPClassifier, MultinomialNB, IncrementalPCA, ...)."
             )
-
-    # ------------------------------------------------------------------------ predicting
-    def _call(self, method, X):
-        check_is_fitted(self)
-        if not is_dask_collection(X):
-            # estimator_ learned from NumPy blocks: give it NumPy, checked against our features.
-            X = validate_data(self, X, reset=False, dtype=None, ensure_all_finite=False,
-                              accept_sparse=True)
-            return getattr(self.estimator_, method)(X)
-        from outofcore.prediction.lazy import lazy_method
-
-        names = feature_names(X)
-        X = as_array(X)
-        check_features(self, X.shape[1], names, reset=False)
-        return lazy_method(self.estimator_, method, X)
-
-    @available_if(_inner_has("predict"))
-    def predict(self, X):
-        """Predict with ``estimator_``: lazy (a dask array) on dask input, eager otherwise."""
-        return self._call("predict", X)
-
-    @available_if(_inner_has("predict_proba"))
-    def predict_proba(self, X):
-        """Class probabilities, one column per ``classes_``; lazy on dask input."""
-        return self._call("predict_proba", X)
-
-    @available_if(_inner_has("predict_log_proba"))
-    def predict_log_proba(self, X):
-        """Log class probabilities; lazy on dask input."""
-        return self._call("predict_log_proba", X)
-
-    @available_if(_inner_has("decision_function"))
-    def decision_function(self, X):
-        """Decision function of ``estimator_``; lazy on dask input."""
-        return self._call("decision_function", X)
-
-    @available_if(_inner_has("transform"))
-    def transform(self, X):
-        """Transform with ``estimator_``; lazy on dask input."""
-        return self._call("transform", X)
-
-    @available_if(_inner_has("transform"))
-    def fit_transform(self, X, y=None, **fit_params):
-        """Fit, then transform X (lazily on dask input)."""
-        return self.fit(X, y, **fit_params).transform(X)
-
-    @available_if(_inner_has("get_feature_names_out"))
-    def get_feature_names_out(self, input_features=None):
-        """Output feature names of ``estimator_``."""
-        check_is_fitted(self)
-        return self.estimator_.get_feature_names_out(input_features)
-
-    @available_if(_inner_has("score"))
-    def score(self, X, y=None, sample_weight=None):
-        """Accuracy for classifiers and R^2 for regressors over every row, minus the inertia for
-        clusterers, else the estimator's score averaged over rows.
-
-        One parallel pass on dask input; ``estimator_.score`` on in-memory input.
-        """
-        check_is_fitted(self)
-        if not is_dask_collection(X):
-            X = validate_data(self, X, reset=False, dtype=None, ensure_all_finite=False,
-                              accept_sparse=True)
-            kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
-            return self.estimator_.score(X, y, **kwargs)
-        names = feature_names(X)
-        X = as_array(X)
-        check_features(self, X.shape[1], names, reset=False)
-        y = None if y is None else align_to(X, y, name="y")
-        w = None if sample_weight is None else align_to(X, sample_weight, name="sample_weight")
-        with thread_guard():
-            return dask_score(self.estimator_, X, y, w)
 
 
 def _sparse(X):

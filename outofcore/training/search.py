@@ -21,7 +21,8 @@ from outofcore.preprocessing.base import forget_fit
 from outofcore.runtime.threads import thread_guard
 from outofcore.training import halving, validation
 from outofcore.training.candidates import Learner, SharedStep
-from outofcore.training.incremental import Incremental, wrapper_tags
+from outofcore.training.delegate import wrapper_tags
+from outofcore.training.incremental import Incremental
 from outofcore.training.inputs import fit_inputs
 from outofcore.training.rungs import Rungs
 from outofcore.training.searched import learner_keys, learner_of

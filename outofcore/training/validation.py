@@ -55,3 +55,22 @@ def validation_score(source, valid, estimator, scorer, holdout):
         return block_sums(estimator, Xb, yb, wb, kind=kind, scorer=scorer)
 
     return finish(np.sum(source.map(sums, list(valid)), axis=0), kind)
+
+
+def held_out(model, source, position):
+    """(training blocks, validation blocks, RowHoldout or None) of ``model``'s fit; drawn once and
+    kept in the position, so a resumed fit holds out what the interrupted one did."""
+    every = np.arange(source.n_blocks)
+    if not model.early_stopping:
+        return every, np.array([], dtype=int), None
+    if position.valid_blocks is None and position.holdout_seed is None:
+        held = model.__dict__.get("_held")  # a later partial_fit keeps the first call's
+        if held is None:
+            _, valid, holdout = split(source.row_chunks, model.validation_fraction, model._rng)
+            held = model._held = ([int(v) for v in valid] if holdout is None else None,
+                                  None if holdout is None else holdout.seed)
+        position.valid_blocks, position.holdout_seed = held
+    if position.holdout_seed is not None:
+        return every, every, RowHoldout(float(model.validation_fraction), position.holdout_seed)
+    valid = np.asarray(position.valid_blocks, dtype=int)
+    return np.setdiff1d(every, valid), valid, None
