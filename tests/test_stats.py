@@ -7,6 +7,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, StandardScaler
 
+from outofcore.preprocessing import scaler_attributes
 from outofcore.preprocessing import stats as _stats
 
 # Row boundaries of the blocks a 40-row array is cut into.
@@ -172,9 +173,9 @@ def test_all_nan_column_gives_nan_attributes_without_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         record = _record(X, [2, 3])
-        standard = _stats.standard_attributes(record)
-        minmax = _stats.minmax_attributes(record)
-        maxabs = _stats.maxabs_attributes(record)
+        standard = scaler_attributes.standard_attributes(record)
+        minmax = scaler_attributes.minmax_attributes(record)
+        maxabs = scaler_attributes.maxabs_attributes(record)
     assert np.isnan(standard["mean_"][1]) and np.isnan(standard["scale_"][1])
     assert np.isnan(minmax["data_min_"][1]) and np.isnan(maxabs["max_abs_"][1])
     assert_allclose(standard["mean_"][0], 2.5)
@@ -193,9 +194,9 @@ def test_finalized_attributes_match_sklearn(dtype):
         "maxabs": vars(MaxAbsScaler().fit(X)),
     }
     ours = {
-        "standard": _stats.standard_attributes(record),
-        "minmax": _stats.minmax_attributes(record, feature_range=(-2, 3), dtype=dtype),
-        "maxabs": _stats.maxabs_attributes(record, dtype=dtype),
+        "standard": scaler_attributes.standard_attributes(record),
+        "minmax": scaler_attributes.minmax_attributes(record, feature_range=(-2, 3), dtype=dtype),
+        "maxabs": scaler_attributes.maxabs_attributes(record, dtype=dtype),
     }
     for kind, attributes in ours.items():
         for name, value in attributes.items():

@@ -1,10 +1,9 @@
-"""Plumbing shared by the out-of-core scalers of :mod:`outofcore.scalers`.
+"""What the out-of-core scalers of :mod:`outofcore.preprocessing.scalers` share.
 
 ``_BaseScaler`` holds ``fit``, ``partial_fit``, ``transform`` and ``inverse_transform`` for
 in-memory and dask input; a scaler subclass names the statistics it needs and its per-column
-block maths. The functions around it are the dask side of that work: turning a collection into
-row blocks, the chunk and combine steps of the ``dask.array.reduction`` that fits, and the block
-function that ``map_blocks`` applies to transform.
+block maths. The dask side of that work (row blocks, the reduction's chunk and combine steps,
+the transform's block function) is :mod:`~outofcore.preprocessing.scaler_blocks`.
 """
 
 import numbers
@@ -15,111 +14,21 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import FLOAT_DTYPES, check_array, check_is_fitted, validate_data
 
 from outofcore.io import convert
-from outofcore.io.inputs import align_to, as_array, feature_names, is_dask_collection
+from outofcore.io.inputs import align_to, feature_names, is_dask_collection
 from outofcore.io.table import Table
 from outofcore.preprocessing import stats as _stats
+from outofcore.preprocessing.scaler_blocks import (
+    as_float_block,
+    checked_block,
+    float_dtype,
+    packed_chunk,
+    packed_combine,
+    row_blocks,
+    scale_block,
+    scaled_table,
+    table_record,
+)
 from outofcore.runtime.scheduler import compute
-
-
-def _float_dtype(dtype):
-    """The dtype scikit-learn's scalers work in: float dtypes are kept, anything else is float64."""
-    dtype = np.dtype(dtype)
-    return dtype if dtype in FLOAT_DTYPES else np.dtype(np.float64)
-
-
-def _row_blocks(X, *, lengths):
-    """A dask collection as a 2-D dask array whose blocks span all columns.
-
-    Row lengths are only worked out when ``lengths`` is set: they cost a pass over the data when
-    unknown (as for a dask DataFrame), and neither a reduction nor ``map_blocks`` needs them.
-    """
-    import dask.array as da
-
-    if lengths or isinstance(X, Table):
-        X = as_array(X)
-    else:
-        if hasattr(X, "to_dask_array"):
-            X = X.to_dask_array()
-        if isinstance(X, da.Array) and X.ndim == 2 and len(X.chunks[1]) > 1:
-            X = X.rechunk({1: -1})
-    if not isinstance(X, da.Array):
-        raise TypeError(
-            f"Expected a dask array or a dask DataFrame, got {type(X).__name__}. Convert it with "
-            "dask.array.from_delayed or dask.dataframe.from_delayed first."
-        )
-    if X.ndim != 2:
-        raise ValueError(
-            f"Expected a 2-D dask array or a dask DataFrame, got a {X.ndim}-D array of shape "
-            f"{X.shape}. Reshape a single feature with X.reshape(-1, 1)."
-        )
-    if X.dtype.kind not in "biuf":
-        raise ValueError(
-            f"The scalers need numeric columns, got dtype {X.dtype}. Cast the columns to numbers, "
-            "or select the numeric ones, before scaling."
-        )
-    return X
-
-
-def _packed_chunk(block, weights=None, *, axis, keepdims, parts, names):
-    """``dask.array.reduction`` chunk step: one block to its packed statistic record."""
-    # The reduction broadcasts the (n, 1) weights to the block's shape; one column holds them all.
-    sample_weight = None if weights is None else weights[:, 0]
-    record = _stats.chunk(block, sample_weight, feature_names=names, **parts)
-    return _stats.pack(record)
-
-
-def _packed_combine(packed, *, axis, keepdims, parts):
-    """``dask.array.reduction`` combine/aggregate step: stacked packed records to one."""
-    size = _stats.n_packed_rows(**parts)
-    pieces = packed.reshape(-1, size, packed.shape[-1])
-    return _stats.pack(_stats.combine(_stats.unpack(p, **parts) for p in pieces))
-
-
-def _checked_block(block, block_fn, names):
-    """Reject infinite values as scikit-learn's scalers do, then scale into a new array."""
-    _stats.has_missing(block, names)
-    return block_fn(block)
-
-
-def _scaled_table(table, where, names, dtype, block_fn):
-    """A Table block's numbers as a new float block, checked and scaled in place."""
-    block = convert.matrix(table, names, dtype, where)
-    _stats.has_missing(block, names, where)
-    return block_fn(block, out=block)
-
-
-def _table_record(table, where, names, dtype, parts):
-    return _stats.chunk(convert.matrix(table, names, dtype, where), feature_names=names,
-                        where=where, **parts)
-
-
-def _scale_block(block, out=None, *, steps, clip=None):
-    """Apply per-column ``(ufunc, operand)`` steps to a block, then clip to ``clip`` if given.
-
-    The first step reads ``block``, the others update ``out`` in place; ``out`` is a new array in
-    the block's float dtype unless given (pass ``out=block`` to scale in place). Operand dtypes
-    and the order of operations are those of scikit-learn's in-place code, so results agree with
-    it bit for bit.
-    """
-    if out is None:
-        out = np.empty(block.shape, dtype=_float_dtype(block.dtype))
-    source = block
-    for ufunc, operand in steps:
-        ufunc(source, operand, out=out)
-        source = out
-    if source is not out:
-        np.copyto(out, block)
-    if clip is not None:
-        np.clip(out, *clip, out=out)
-    return out
-
-
-def _as_float_block(block):
-    """A block from the step before (NumPy, or a sparse matrix densified) as a float array."""
-    if hasattr(block, "toarray"):
-        block = block.toarray()
-    block = np.asarray(block)
-    return block if block.dtype in FLOAT_DTYPES else block.astype(np.float64)
 
 
 def _as_sample_weight(sample_weight, n_rows, dtype):
@@ -228,14 +137,14 @@ class _BaseScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             sample_weight = None
         if isinstance(X, Table) and sample_weight is None:
             return self._table_record(X, reset)
-        blocks = _row_blocks(X, lengths=sample_weight is not None)
+        blocks = row_blocks(X, lengths=sample_weight is not None)
         if blocks.shape[1] == 0 or blocks.shape[0] == 0:
             raise ValueError(
                 f"Found array with shape {blocks.shape}; the scalers need at least one row and "
                 "one column."
             )
         names = self._check_dask_features(X, blocks, reset)
-        dtype = _float_dtype(blocks.dtype)
+        dtype = float_dtype(blocks.dtype)
         weights = {}
         if sample_weight is not None:
             sample_weight = align_to(blocks, sample_weight, name="sample_weight")
@@ -250,8 +159,8 @@ class _BaseScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         names = None if names is None else tuple(names)
         packed = da.reduction(
             blocks,
-            partial(_packed_chunk, parts=self._parts, names=names),
-            partial(_packed_combine, parts=self._parts),
+            partial(packed_chunk, parts=self._parts, names=names),
+            partial(packed_combine, parts=self._parts),
             axis=0,
             keepdims=True,
             output_size=_stats.n_packed_rows(**self._parts),
@@ -282,7 +191,7 @@ class _BaseScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         names = self._check_dask_features(X, X, reset)
         names = None if names is None else tuple(names)
         dtype = X.float_dtype
-        (record,) = compute(X.reduce(partial(_table_record, names=names, dtype=dtype,
+        (record,) = compute(X.reduce(partial(table_record, names=names, dtype=dtype,
                                              parts=self._parts), _stats.combine))
         if record.n_rows == 0:
             raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required: "
@@ -296,7 +205,7 @@ class _BaseScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         the scaler is refitted before it is computed.
         """
         steps, clip = self._steps(np.dtype(dtype), inverse=inverse)
-        return partial(_scale_block, steps=steps, clip=clip)
+        return partial(scale_block, steps=steps, clip=clip)
 
     # ------------------------------------------------- the blockwise protocol (ColumnTransformer)
     def _fit_begin(self, stand_in):
@@ -308,7 +217,7 @@ class _BaseScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def _fit_chunk(self, block, where):
         """The statistics record and float dtype of one float block."""
         names = getattr(self, "feature_names_in_", None)
-        block = _as_float_block(block)
+        block = as_float_block(block)
         return _stats.chunk(block, feature_names=names, **self._parts), block.dtype
 
     def _fit_combine(self, records):
@@ -325,7 +234,7 @@ class _BaseScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def _transform_block(self, block, where=None):
         """Transform one float block without validation into a new array."""
-        block = _as_float_block(block)
+        block = as_float_block(block)
         _stats.has_missing(block, getattr(self, "feature_names_in_", None))
         return self._block_function(block.dtype)(block)
 
@@ -406,11 +315,11 @@ class _BaseScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             names = self._check_dask_features(X, X, reset=False)
             where = X.source.displays[0] if X.source is not None else "the input"
             convert.check_numeric(X.schema, X.columns, where)
-            dtype = _float_dtype(X.float_dtype)
-            return X.map_blocks(_scaled_table, tuple(X.columns), dtype,
+            dtype = float_dtype(X.float_dtype)
+            return X.map_blocks(scaled_table, tuple(X.columns), dtype,
                                 self._block_function(dtype), dtype=dtype, width=X.shape[1])
         if is_dask_collection(X):
-            blocks = _row_blocks(X, lengths=False)
+            blocks = row_blocks(X, lengths=False)
             if inverse:
                 names = None
                 if blocks.shape[1] != self.n_features_in_:
@@ -421,10 +330,10 @@ class _BaseScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             else:
                 names = self._check_dask_features(X, blocks, reset=False)
                 names = None if names is None else tuple(names)
-            dtype = _float_dtype(blocks.dtype)
+            dtype = float_dtype(blocks.dtype)
             block_fn = self._block_function(dtype, inverse=inverse)
             return blocks.map_blocks(
-                _checked_block, block_fn, names, dtype=dtype, meta=np.empty((0, 0), dtype=dtype)
+                checked_block, block_fn, names, dtype=dtype, meta=np.empty((0, 0), dtype=dtype)
             )
         check = dict(
             copy=copy, dtype=FLOAT_DTYPES, force_writeable=True, ensure_all_finite="allow-nan"

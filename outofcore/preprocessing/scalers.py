@@ -22,7 +22,7 @@ attributes and its per-column block maths.
 
 import numpy as np
 
-from outofcore.preprocessing import stats as _stats
+from outofcore.preprocessing import scaler_attributes
 from outofcore.preprocessing._scaling import _BaseScaler
 
 __all__ = ["StandardScaler", "MinMaxScaler", "MaxAbsScaler"]
@@ -137,7 +137,7 @@ class StandardScaler(_BaseScaler):
             count_dtype = np.float64
         else:
             count_dtype = dtype if weighted else np.int64
-        return _stats.standard_attributes(
+        return scaler_attributes.standard_attributes(
             record, with_mean=self.with_mean, with_std=self.with_std, count_dtype=count_dtype
         )
 
@@ -254,7 +254,7 @@ class MinMaxScaler(_BaseScaler):
             )
 
     def _fitted_attributes(self, record, dtype, weighted):
-        return _stats.minmax_attributes(record, feature_range=self.feature_range, dtype=dtype)
+        return scaler_attributes.minmax_attributes(record, feature_range=self.feature_range, dtype=dtype)
 
     def _steps(self, dtype, *, inverse):
         if inverse:
@@ -312,7 +312,7 @@ class MaxAbsScaler(_BaseScaler):
         self.clip = clip
 
     def _fitted_attributes(self, record, dtype, weighted):
-        return _stats.maxabs_attributes(record, dtype=dtype)
+        return scaler_attributes.maxabs_attributes(record, dtype=dtype)
 
     def _steps(self, dtype, *, inverse):
         if inverse:
