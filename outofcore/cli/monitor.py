@@ -4,9 +4,8 @@
 block with the seconds the learner waited for it and spent in ``partial_fit``; run the whole
 pipeline's fit inside ``with monitor:`` and it also times the passes before the first block (the
 scalers' statistics, the labels) and samples the process's CPU and memory and the machine's CPU
-in a background thread. :func:`outofcore.cli.report.write_report` turns the record and the model's ``history_`` into
-``PREFIX.json`` and a self-contained ``PREFIX.html`` (PNG charts embedded, drawn with matplotlib's
-Agg backend).
+in a background thread. :func:`outofcore.cli.report.write_report` turns the record and the
+model's ``history_`` into ``PREFIX.json`` and a self-contained ``PREFIX.html``.
 
 The diagnosis rests on measured times, not on CPU percentages: blocks are read, decoded and
 scaled in background threads while ``partial_fit`` learns from the one before, so when the

@@ -22,6 +22,7 @@ from dask.array.optimization import optimize
 from dask.base import DaskMethodsMixin
 
 from outofcore.io import convert
+from outofcore.io import table_tasks as tasks
 
 
 class Table(DaskMethodsMixin):
@@ -81,7 +82,7 @@ class Table(DaskMethodsMixin):
         plan = np.arange(len(source.blocks), dtype=object)
         token = _tokenize(source.token, tuple(columns))
         raw = da.from_array(plan, chunks=1, name=f"plan-{token}").map_blocks(
-            _read_block, source, tuple(columns), cache, dtype=object, meta=np.empty(0, object),
+            tasks.read_block, source, tuple(columns), cache, dtype=object, meta=np.empty(0, object),
             name=f"read-{token}")
         return cls(raw, schema, source.rows, float_dtype=float_dtype, source=source, cache=cache)
 
@@ -90,8 +91,8 @@ class Table(DaskMethodsMixin):
         """One block holding a pandas DataFrame (column names become strings)."""
         import dask.array as da
 
-        table = _arrow_from_pandas(frame)
-        return cls(da.from_array(_hold(table), chunks=1, name=False), table.schema,
+        table = tasks.arrow_from_pandas(frame)
+        return cls(da.from_array(tasks.hold(table), chunks=1, name=False), table.schema,
                    (table.num_rows,), float_dtype=float_dtype)
 
     @classmethod
@@ -102,11 +103,11 @@ class Table(DaskMethodsMixin):
 
         from outofcore.runtime.scheduler import compute
 
-        schema = _arrow_from_pandas(frame._meta).schema
+        schema = tasks.arrow_from_pandas(frame._meta).schema
         parts = frame.to_delayed()
         lengths = compute(*[dask.delayed(len)(p) for p in parts])
-        tables = [dask.delayed(_arrow_from_pandas)(p) for p in parts]
-        raw = da.concatenate([da.from_delayed(dask.delayed(_hold)(t), shape=(1,), dtype=object,
+        tables = [dask.delayed(tasks.arrow_from_pandas)(p) for p in parts]
+        raw = da.concatenate([da.from_delayed(dask.delayed(tasks.hold)(t), shape=(1,), dtype=object,
                                               meta=np.empty(0, object)) for t in tables])
         return cls(raw, schema, lengths, float_dtype=float_dtype)
 
@@ -115,7 +116,7 @@ class Table(DaskMethodsMixin):
         """A 2-D dask array's row blocks as blocks, columns named ``x0``, ``x1``, ..."""
         array = array.rechunk({1: -1}) if len(array.chunks[1]) > 1 else array
         names = [f"x{i}" for i in range(array.shape[1])]
-        raw = array.map_blocks(_table_of_matrix, names, drop_axis=1,
+        raw = array.map_blocks(tasks.table_of_matrix, names, drop_axis=1,
                                chunks=((1,) * array.numblocks[0],), dtype=object,
                                meta=np.empty(0, object))
         schema = pa.schema([(n, pa.from_numpy_dtype(array.dtype)) for n in names]) \
@@ -179,7 +180,7 @@ class Table(DaskMethodsMixin):
     @property
     def locate(self):
         """``locate(block, row)``: where a row lives, for messages (a small picklable function)."""
-        return partial(_where, self.source, self.offsets, self._origin)
+        return partial(tasks.where, self.source, self.offsets, self._origin)
 
     def where(self, block, row):
         """Where row ``row`` of block ``block`` lives, for messages."""
@@ -230,7 +231,7 @@ class Table(DaskMethodsMixin):
             return empty._like(schema=self.schema)
         cuts = np.empty(len(picks), dtype=object)
         cuts[:] = [(lo, hi) for _, lo, hi in picks]
-        raw = da.map_blocks(_cut, self.blocks[[i for i, _, _ in picks]],
+        raw = da.map_blocks(tasks.cut, self.blocks[[i for i, _, _ in picks]],
                             da.from_array(cuts, chunks=1, name=False), dtype=object,
                             meta=np.empty(0, object))
         base = self._origin or [(i, 0) for i in range(len(self.rows))]
@@ -243,7 +244,7 @@ class Table(DaskMethodsMixin):
         """A dask object array, one ``pyarrow.Table`` of exactly these columns per block."""
         if self._selected is None:
             return self._raw
-        return self._raw.map_blocks(_select, self._selected, dtype=object,
+        return self._raw.map_blocks(tasks.select, self._selected, dtype=object,
                                     meta=np.empty(0, object))
 
     # -------------------------------------------------------------------------- conversion
@@ -256,7 +257,7 @@ class Table(DaskMethodsMixin):
         dtype = self.float_dtype if dtype is None else np.dtype(dtype)
         where = self.source.displays[0] if self.source is not None else "the input"
         convert.check_numeric(self.schema, self.schema.names, where, param=param)
-        return self.map_blocks(_matrix_block, tuple(self.schema.names), dtype, dtype=dtype,
+        return self.map_blocks(tasks.matrix_block, tuple(self.schema.names), dtype, dtype=dtype,
                                width=len(self.schema))
 
     def map_blocks(self, func, *args, dtype, width=None, meta=None):
@@ -268,10 +269,10 @@ class Table(DaskMethodsMixin):
         """
         if width is None:
             meta = np.empty(0, dtype) if meta is None else meta
-            return self.blocks.map_blocks(_apply, func, self.locate, args, chunks=(self.rows,),
+            return self.blocks.map_blocks(tasks.apply, func, self.locate, args, chunks=(self.rows,),
                                           dtype=dtype, meta=meta)
         meta = np.empty((0, width), dtype) if meta is None else meta
-        return self.blocks.map_blocks(_apply, func, self.locate, args,
+        return self.blocks.map_blocks(tasks.apply, func, self.locate, args,
                                       chunks=(self.rows, (width,)), new_axis=1, dtype=dtype,
                                       meta=meta)
 
@@ -283,10 +284,10 @@ class Table(DaskMethodsMixin):
         """
         import dask.array as da
 
-        records = self.blocks.map_blocks(_Chunk(chunk, self.locate), dtype=object,
+        records = self.blocks.map_blocks(tasks.Chunk(chunk, self.locate), dtype=object,
                                          meta=np.empty(0, object))
-        reduced = da.reduction(records, _identity, _Combine(combine), combine=_Combine(combine),
-                               axis=0, keepdims=True, dtype=object, concatenate=False,
+        reduced = da.reduction(records, tasks.identity, tasks.Combine(combine),
+                               combine=tasks.Combine(combine), axis=0, keepdims=True, dtype=object, concatenate=False,
                                split_every=split_every, meta=np.empty(0, object))
         return reduced.to_delayed()[0][0]  # the one block's one element
 
@@ -320,7 +321,7 @@ class Table(DaskMethodsMixin):
         return ("outofcore.Table", self.blocks.name, self.float_dtype.str)
 
     def __dask_postcompute__(self):
-        return _to_pandas, (self.schema,)
+        return tasks.to_pandas, (self.schema,)
 
     def __dask_postpersist__(self):
         rebuild, args = self.blocks.__dask_postpersist__()
@@ -332,100 +333,12 @@ class Table(DaskMethodsMixin):
     __dask_scheduler__ = staticmethod(dask.threaded.get)
 
 
-# ------------------------------------------------------------------------- block functions
+
 def _tokenize(*args):
     from dask.base import tokenize
 
     return tokenize(*args)
 
 
-def _hold(value):
-    out = np.empty(1, dtype=object)
-    out[0] = value
-    return out
-
-
-def _flat(parts):
-    if isinstance(parts, list):
-        return [p for part in parts for p in _flat(part)]
-    return [parts]
-
-
-def _read_block(plan, source, columns, cache):
-    index = int(plan[0])
-    if cache is None:
-        return _hold(source.read(index, columns))
-    return _hold(cache.get_or_compute((source.token, columns, index),
-                                      lambda: source.read(index, columns)))
-
-
-def _select(block, names):
-    return _hold(block[0].select(list(names)))
-
-
-def _cut(block, cut):
-    lo, hi = cut[0]
-    return _hold(block[0].slice(lo, hi - lo))
-
-
-def _where(source, offsets, origin, block, row):
-    if source is not None:
-        if origin is not None:
-            block, row = origin[block][0], origin[block][1] + row
-        return source.where(block, row)
-    return f"row {int(offsets[block]) + row} (row {row} of block {block})"
-
-
-def _matrix_block(table, where, names, dtype):
-    return convert.matrix(table, names, dtype, where)
-
-
-def _apply(block, func, locate, args, block_id=None):
-    return func(block[0], partial(locate, block_id[0] if block_id else 0), *args)
-
-
-class _Chunk:
-    """:meth:`Table.reduce`'s chunk step, with the block's locator."""
-
-    def __init__(self, chunk, locate):
-        self.chunk, self.locate = chunk, locate
-
-    def __call__(self, block, block_id=None):
-        return _hold(self.chunk(block[0], partial(self.locate, block_id[0] if block_id else 0)))
-
-
-def _identity(records, axis, keepdims):
-    return records
-
-
-class _Combine:
-    """``dask.array.reduction``'s combine and aggregate steps for :meth:`Table.reduce`."""
-
-    def __init__(self, combine):
-        self.combine = combine
-
-    def __call__(self, parts, axis, keepdims):
-        return _hold(self.combine([p[0] for p in _flat(parts)]))
-
-
-def _to_pandas(results, schema):
-    tables = [t for part in _flat(list(results)) for t in np.ravel(part)]
-    if not tables:
-        return schema.empty_table().to_pandas()
-    return pa.concat_tables(tables).to_pandas()
-
-
 def _rebuild_table(dsk, rebuild, args, like, rename=None):
     return like._like(raw=rebuild(dsk, *args, rename=rename), selected=None)
-
-
-def _table_of_matrix(block, names):
-    if hasattr(block, "toarray"):
-        block = block.toarray()
-    return _hold(pa.table({n: pa.array(block[:, i], from_pandas=block.dtype == object)
-                           for i, n in enumerate(names)}))
-
-
-def _arrow_from_pandas(frame):
-    frame = frame.rename(columns=str)
-    return pa.Table.from_pandas(frame, preserve_index=False)

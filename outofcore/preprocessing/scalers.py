@@ -254,7 +254,8 @@ class MinMaxScaler(_BaseScaler):
             )
 
     def _fitted_attributes(self, record, dtype, weighted):
-        return scaler_attributes.minmax_attributes(record, feature_range=self.feature_range, dtype=dtype)
+        return scaler_attributes.minmax_attributes(record, feature_range=self.feature_range,
+                                                   dtype=dtype)
 
     def _steps(self, dtype, *, inverse):
         if inverse:

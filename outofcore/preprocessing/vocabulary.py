@@ -21,7 +21,8 @@ def is_nan(value):
 def _text_state(array):
     """A string array without nulls as plain NumPy arrays: its UTF-8 bytes and their offsets."""
     array = array.cast(pa.large_string())
-    offsets = np.frombuffer(array.buffers()[1], np.int64)[array.offset:array.offset + len(array) + 1]
+    first = array.offset
+    offsets = np.frombuffer(array.buffers()[1], np.int64)[first:first + len(array) + 1]
     data = array.buffers()[2]
     data = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
     return {"utf8": data[offsets[0]:offsets[-1]].copy(), "offsets": offsets - offsets[0]}
