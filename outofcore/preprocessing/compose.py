@@ -16,8 +16,9 @@ counterpart to use.
 
 import numpy as np
 import pyarrow as pa
-from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.base import TransformerMixin, clone
 from sklearn.utils import Bunch, get_tags
+from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from outofcore.io.inputs import as_table, is_dask_collection
@@ -34,7 +35,7 @@ from outofcore.preprocessing.branches import (
 from outofcore.runtime.scheduler import compute
 
 
-class ColumnTransformer(TransformerMixin, BaseEstimator):
+class ColumnTransformer(TransformerMixin, _BaseComposition):
     """Apply steps to groups of columns of a table out of core, and stack their outputs.
 
     scikit-learn's :class:`~sklearn.compose.ColumnTransformer`, for Tables and dask DataFrames
@@ -100,45 +101,28 @@ class ColumnTransformer(TransformerMixin, BaseEstimator):
         self.verbose_feature_names_out = verbose_feature_names_out
 
     # ----------------------------------------------------------------- parameters (nested)
+    # Nested parameters (``"onehot__min_frequency"``) and replacing a transformer by its name are
+    # scikit-learn's own composition rules, over (name, transformer) pairs as its ColumnTransformer
+    # keeps them.
+    @property
+    def _transformers(self):
+        try:
+            return [(name, trans) for name, trans, _ in self.transformers]
+        except (TypeError, ValueError):  # not a list of triples: fit will say so
+            return self.transformers
+
+    @_transformers.setter
+    def _transformers(self, value):
+        self.transformers = [(name, trans, columns) for (name, trans), (_, _, columns)
+                             in zip(value, self.transformers, strict=True)]
+
     def get_params(self, deep=True):
         """Parameters, with each transformer's under its name (``"onehot__min_frequency"``)."""
-        params = super().get_params(deep=False)
-        try:
-            branches = [(t[0], t[1]) for t in self.transformers] if deep else []
-        except (TypeError, IndexError):  # not a list of tuples: fit will say so
-            branches = []
-        for name, trans in branches:
-            params[name] = trans
-            if hasattr(trans, "get_params") and not isinstance(trans, type):
-                params.update({f"{name}__{k}": v for k, v in trans.get_params(deep=True).items()})
-        if deep and hasattr(self.remainder, "get_params") and not isinstance(self.remainder, type):
-            params.update({f"remainder__{k}": v
-                           for k, v in self.remainder.get_params(deep=True).items()})
-        return params
+        return self._get_params("_transformers", deep=deep)
 
     def set_params(self, **params):
         """Set parameters, replacing a transformer by its name or setting its own parameters."""
-        if "transformers" in params:
-            self.transformers = params.pop("transformers")
-        try:
-            named = {t[0]: t[1] for t in self.transformers}
-        except (TypeError, IndexError):  # not a list of tuples yet: fit will say so
-            named = {}
-        replaced = {k: params.pop(k) for k in list(params) if k in named}
-        if replaced:
-            self.transformers = [(n, replaced.get(n, t), c) for n, t, c in self.transformers]
-            named.update(replaced)
-        nested = {}
-        for key in [k for k in params if "__" in k]:
-            name, sub = key.split("__", 1)
-            nested.setdefault(name, {})[sub] = params.pop(key)
-        for name, sub in nested.items():
-            target = self.remainder if name == "remainder" else named.get(name)
-            if not hasattr(target, "set_params"):
-                raise ValueError(f"Invalid parameter {name!r} for {type(self).__name__}; its "
-                                 f"transformers are {list(named)}")
-            target.set_params(**sub)
-        return super().set_params(**params) if params else self
+        return self._set_params("_transformers", **params)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
