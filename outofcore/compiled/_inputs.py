@@ -312,7 +312,8 @@ def check(x, policy, model):
 def finite(a):
     """Whether every value of ``a`` is finite: a sum is NaN or infinite otherwise (or when it
     overflows, which only sends the caller to a closer look)."""
-    total = float(np.add.reduce(a, axis=None))  # ndarray.sum wraps this in Python: slower on a row
+    # NumPy's ufunc itself: ndarray.sum wraps it in Python, which costs more than one row's check.
+    total = float(np.add.reduce(a, axis=None) if isinstance(a, np.ndarray) else a.sum())
     return total - total == 0
 
 
