@@ -97,18 +97,18 @@ PHASE = ["setup"]
 def instrument():
     """Wrap outofcore's block functions (in this process only) to count live blocks."""
     import outofcore.io.convert as convert
-    import outofcore.io.table as table
+    import outofcore.io.table_tasks as tasks
     import outofcore.training.sources as sources
     import outofcore.training.steps as steps
 
-    orig_read = table._read_block
+    orig_read = tasks.read_block
 
     def read_block(*a, **k):
         out = orig_read(*a, **k)
         t = out[0]
         LIVE.add("arrow_table", t, t.nbytes)
         return out
-    table._read_block = read_block
+    tasks.read_block = read_block
 
     orig_matrix = convert.matrix
 
