@@ -182,11 +182,11 @@ def _nearest(x, shift, weight, bias, labels, nearest, dist):
         for c in range(0, w.shape[0], 2):
             a0[:], a1[:] = b[c], b[c + 1]
             for f in range(0, w.shape[1], 4):
-                (x0, x1, x2, x3), (u0, u1, u2, u3) = xt[f:f + 4], w[c, f:f + 4]
-                v0, v1, v2, v3 = w[c + 1, f:f + 4]
+                u0, u1, u2, u3 = w[c, f], w[c, f + 1], w[c, f + 2], w[c, f + 3]
+                v0, v1, v2, v3 = w[c + 1, f], w[c + 1, f + 1], w[c + 1, f + 2], w[c + 1, f + 3]
                 for r in range(tile):
-                    a0[r] = a0[r] + x0[r] * u0 + x1[r] * u1 + x2[r] * u2 + x3[r] * u3
-                    a1[r] = a1[r] + x0[r] * v0 + x1[r] * v1 + x2[r] * v2 + x3[r] * v3
+                    a0[r] = a0[r] + xt[f, r] * u0 + xt[f + 1, r] * u1 + xt[f + 2, r] * u2 + xt[f + 3, r] * u3
+                    a1[r] = a1[r] + xt[f, r] * v0 + xt[f + 1, r] * v1 + xt[f + 2, r] * v2 + xt[f + 3, r] * v3
             for r in range(tile):  # a square below zero (rounding) is zero; NaN stays NaN
                 e0, e1 = a0[r] + sq[r], a1[r] + sq[r]
                 a0[r], a1[r] = np.sqrt(zero if e0 < zero else e0), np.sqrt(zero if e1 < zero else e1)
