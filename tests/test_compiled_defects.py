@@ -14,6 +14,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MaxAbsScaler, StandardScaler
 
 import outofcore as ooc
+from _parity import assert_labels_match, assert_values_close
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +93,19 @@ def test_kmeans_predict_is_the_nearest_of_transform(rng):
     near = (mid + rng.normal(scale=1e-3, size=(5000, 8))).astype(np.float32)
     compiled = ooc.compile_pipeline(model)
     np.testing.assert_array_equal(compiled.predict(near), compiled.transform(near).argmin(axis=1))
+
+
+@pytest.mark.parametrize("path", ["kernel", "tensor"])
+def test_kmeans_far_from_the_origin_matches_sklearn(path, rng):
+    """Features 1000 from zero, compiled in float32: labels, distances and score equal scikit-learn's
+    (in float64 on the same values); the expansion |x|^2 - 2x.c + |c|^2 cancels there in float32."""
+    X = rng.normal(size=(4000, 8)) * rng.uniform(0.5, 3.0, size=8) + 1000.0
+    model = KMeans(n_clusters=6, n_init=1, random_state=0).fit(X)
+    rows = (X[:3000] + rng.normal(scale=0.5, size=(3000, 8))).astype(np.float32)
+    compiled = ooc.compile_pipeline(model, cpu_kernels=path == "kernel")
+    assert_labels_match(compiled.predict(rows), model.predict(rows.astype(np.float64)))
+    assert_values_close(compiled.transform(rows), model.transform(rows.astype(np.float64)))
+    assert compiled.score(rows) == pytest.approx(model.score(rows.astype(np.float64)), rel=1e-4)
 
 
 def test_compiles_after_sklearn_removes_passive_aggressive(monkeypatch, diabetes):

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from . import _kernels
-from ._steps import Module, sq_distances
+from ._steps import Distances, Module
 
 
 class Ops:
@@ -78,8 +78,8 @@ class Head(Module):
 
     # Families with a CPU kernel set this: the kernel runs when the head is on the CPU and numba runs.
     has_kernel = False
-    # Set by the pipeline where the head's output reveals a refused input: guard(output, input).
-    guard = None
+    # Replaced by the pipeline where the head's output reveals a refused input: guard(output, input).
+    guard = staticmethod(lambda output, x: None)
 
     def __init__(self, node, dtype, device, kernel=True):
         super().__init__(node, dtype, device)
@@ -119,15 +119,13 @@ class LinearModel(Head):
         if not self.kernel:
             x = x if self.centre is None else x - self.centre
             s = x + self.bias if self.fused else torch.addmm(self.bias, x, self.weight)
-            if self.guard is not None:
-                self.guard(s, x)
+            self.guard(s, x)
             return s
         c, wt, b = self.consts[x.dtype]
         if self.fused:
             return x + b
         s = _kernels.run(_kernels.linear, x, (c, wt, b), (np.empty((x.shape[0], len(b)), x.dtype),))[0]
-        if self.guard is not None:
-            self.guard(s, x)
+        self.guard(s, x)
         return s
 
     def m_decision_function(self, x):
@@ -192,9 +190,9 @@ class MLP(Head):
         return two_columns(self.ops, self.ops.sigmoid(z[:, 0])) if self.binary else self.ops.softmax(z)
 
 
-class KMeans(Head):
+class KMeans(Head, Distances):
     """Nearest centre (predict), distances (transform), squared distance to it (score): one
-    formula, direct differences; the label is the first arg-min of what ``transform`` returns."""
+    formula (:class:`Distances`); the label is the first arg-min of what ``transform`` returns."""
 
     has_kernel = True
 
@@ -204,17 +202,14 @@ class KMeans(Head):
     def distances(self, x, want):
         x = self.ops.array(x)
         if self.kernel:
-            n, k = x.shape[0], self.centers.shape[0]
-            labels, best = np.empty(n, np.int32), np.empty(n, x.dtype)
-            dist = np.empty((n if want == "transform" else 0, k), x.dtype)
-            centers = self.centers.numpy().astype(x.dtype, copy=False)
-            _kernels.run(_kernels.nearest, x, (centers,), (labels, best, dist))
-            return {"predict": labels, "transform": dist, "min_sq_distance": best}[want]
-        d2 = sq_distances(x, self.centers)
-        if want == "min_sq_distance":
-            return d2.amin(dim=1)
-        dist = d2.sqrt()
-        return dist if want == "transform" else dist.argmin(dim=1).int()
+            labels, nearest = np.empty(len(x), np.int32), np.empty(len(x), x.dtype)
+            dist = np.empty((len(x) if want == "transform" else 0, len(self.expansion[2])), x.dtype)
+            _kernels.run(_kernels.nearest, x, self.expansion, (labels, nearest, dist))
+        else:
+            nearest, labels = (dist := self(x)).min(dim=1)
+        self.guard(nearest, x)
+        return {"predict": labels if self.kernel else labels.int(), "transform": dist,
+                "min_sq_distance": nearest * nearest}[want]
 
 
 class GaussianNB(Head):

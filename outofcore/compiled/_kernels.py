@@ -162,38 +162,41 @@ def _mlp(x, weights, shapes, biases, activation, fused, out):
             k = k_out
 
 
-def _nearest(x, centers, labels, best, dist):
-    # Distances by direct differences, as the tensor program (the |x|^2 - 2x.c + |c|^2 expansion
-    # cancels in float32 far from the origin); the label is the first arg-min of the distances
-    # transform returns. Tiles of rows are transposed so inner loops run along rows, vectorised.
-    n, d = x.shape
-    tile = 256
-    xt = np.zeros((d, tile), x.dtype)
-    acc, nearest, sq = np.empty(tile, x.dtype), np.empty(tile, x.dtype), np.empty(tile, x.dtype)
-    label = np.empty(tile, np.int32)
+def _nearest(x, shift, weight, bias, labels, nearest, dist):
+    # The tensor program's |x - m|^2 + (x - m) . weight[c] + bias[c], rows as vector lanes (a tile shifted and
+    # transposed), four features of two centres a pass; the label is the first arg-min of the roots themselves.
+    (n, d), k, tile = x.shape, weight.shape[0], 128  # a constant tile: whole vector loops
+    w, b = np.zeros((k + k % 2, d + -d % 4), x.dtype), np.full(k + k % 2, np.inf, x.dtype)
+    w[:k, :d], b[:k] = weight, bias  # centres in pairs (an infinite one is never nearest), features in fours
+    xt, sq, acc = np.zeros((w.shape[1], tile), x.dtype), np.empty(tile, x.dtype), np.empty((2, tile), x.dtype)
+    (a0, a1), best, label, zero = acc, np.empty(tile, x.dtype), np.empty(tile, np.int32), x.dtype.type(0)
     for start in range(0, n, tile):
         m = min(tile, n - start)
-        xt[:, :m] = x[start:start + m].T
-        nearest[:] = np.inf
-        sq[:] = np.inf
-        label[:] = 0
-        for c in range(centers.shape[0]):
-            acc[:] = 0
+        for r in range(m):
             for f in range(d):
-                cf, row = centers[c, f], xt[f]
-                for r in range(tile):
-                    acc[r] += (row[r] - cf) * (row[r] - cf)
+                xt[f, r] = x[start + r, f] - shift[f]
+        sq[:], best[:], label[:] = 0, np.inf, 0
+        for f in range(d):  # |x - m|^2 along rows (along each row it would be one long chain)
             for r in range(tile):
-                root = math.sqrt(acc[r])
-                closer = root < nearest[r]
-                nearest[r] = root if closer else nearest[r]
-                sq[r] = acc[r] if closer else sq[r]
-                label[r] = c if closer else label[r]
+                sq[r] += xt[f, r] * xt[f, r]
+        for c in range(0, w.shape[0], 2):
+            a0[:], a1[:] = b[c], b[c + 1]
+            for f in range(0, w.shape[1], 4):
+                u0, u1, u2, u3 = w[c, f], w[c, f + 1], w[c, f + 2], w[c, f + 3]
+                v0, v1, v2, v3 = w[c + 1, f], w[c + 1, f + 1], w[c + 1, f + 2], w[c + 1, f + 3]
+                for r in range(tile):
+                    a0[r] = a0[r] + xt[f, r] * u0 + xt[f + 1, r] * u1 + xt[f + 2, r] * u2 + xt[f + 3, r] * u3
+                    a1[r] = a1[r] + xt[f, r] * v0 + xt[f + 1, r] * v1 + xt[f + 2, r] * v2 + xt[f + 3, r] * v3
+            for r in range(tile):  # a square below zero (rounding) is zero; NaN stays NaN
+                e0, e1 = a0[r] + sq[r], a1[r] + sq[r]
+                a0[r], a1[r] = np.sqrt(zero if e0 < zero else e0), np.sqrt(zero if e1 < zero else e1)
+                closer = a0[r] < best[r]
+                o, e = c if closer else label[r], a0[r] if closer else best[r]
+                closer = a1[r] < e
+                label[r], best[r] = c + 1 if closer else o, a1[r] if closer else e
             if dist.shape[0]:
-                for r in range(m):
-                    dist[start + r, c] = math.sqrt(acc[r])
-        labels[start:start + m] = label[:m]
-        best[start:start + m] = sq[:m]
+                dist[start:start + m, c:c + 2] = acc[:min(2, k - c), :m].T
+        labels[start:start + m], nearest[start:start + m] = label[:m], best[:m]
 
 
 def _cat_right(v, row, bitsets, right):

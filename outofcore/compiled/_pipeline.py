@@ -154,9 +154,9 @@ class CompiledPipeline:
         self._lookups = {j: Lookup(spec["lookup"], self._np_dtype)
                          for j, spec in enumerate(graph.inputs or []) if "lookup" in spec}
         self._policy = input_policy(graph)
-        if isinstance(self._head, LinearModel) and not graph.steps and graph.inputs is None:
-            # A linear model's scores are finite exactly when its input is (NaN and infinity
-            # propagate through x @ W + b): checking the scores costs a fraction of the input.
+        if isinstance(self._head, (LinearModel, KMeans)) and not graph.steps and graph.inputs is None:
+            # NaN or infinity in the input makes a linear model's scores and k-means' distances NaN or
+            # infinite (they propagate): checking the outputs costs a fraction of checking the input.
             self._head.guard, self._policy = functools.partial(self._guard, self._policy), []
         names = [m for m in self._methods if m != "score"]
         names += ["min_sq_distance"] if self._task == "clusterer" else []

@@ -138,21 +138,23 @@ class Embed(Module):
         return self.table[idx].sum(dim=1)
 
 
-def sq_distances(x, centers):
-    """Squared distance of each row to each centre, by direct differences.
-
-    Not the ``|x|^2 - 2x.c + |c|^2`` expansion, which cancels badly in float32 when the data sit
-    far from the origin; the k-means CPU kernel uses the same formula.
-    """
-    diff = x[:, None, :] - centers
-    return (diff * diff).sum(dim=2)
-
-
 class Distances(Module):
-    """Euclidean distance to each k-means centre (k-means as a transform step)."""
+    """Euclidean distance to each k-means centre ``c``, about the centres' mean ``m`` (float32 keeps the digits
+    ``|x|^2 - 2x.c + |c|^2`` cancels far from the origin): ``|x - m|^2 - 2(x - m).(c - m) + |c - m|^2``."""
+
+    def __init__(self, node, dtype, device):
+        super().__init__(node, dtype, device)
+        rel = node.arrays["centers"] - node.arrays["centers"].mean(axis=0)
+        arrays = (node.arrays["centers"].mean(axis=0), -2.0 * rel, (rel * rel).sum(axis=1))
+        self.expansion = tuple(torch.as_tensor(a).to(dtype).numpy() for a in arrays)  # the CPU kernel's
+        for name, value in zip(("shift", "weight", "bias"), self.expansion):
+            self.register_buffer(name, torch.as_tensor(value, device=device), persistent=False)
 
     def forward(self, x):
-        return sq_distances(x, self.centers).sqrt()
+        # Products summed per centre: a matrix product's rounding follows the batch's shape (BLAS).
+        x = x - self.shift
+        sq = (x[:, None, :] * self.weight).sum(dim=2) + self.bias + (x * x).sum(dim=1, keepdim=True)
+        return sq.clamp_(min=0).sqrt_()
 
 
 class Chain(nn.Module):
