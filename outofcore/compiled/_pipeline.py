@@ -232,8 +232,7 @@ class CompiledPipeline:
     def _takes_columns(self, method):
         """Whether ``method`` reads a column-ordered (Fortran) NumPy block without copying it;
         ``predict_to_parquet`` then builds its blocks in that order, which costs half the time."""
-        return (isinstance(self._head, LinearModel) and bool(self._direct) and not self._head.fused
-                and self.graph.inputs is None
+        return (isinstance(self._head, LinearModel) and bool(self._direct) and self.graph.inputs is None
                 and method in ("predict", "predict_proba", "decision_function"))
 
     def _chunk_rows(self):

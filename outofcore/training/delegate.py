@@ -12,11 +12,12 @@ from outofcore.training.inputs import check_features
 from outofcore.training.scoring import dask_score
 
 
-def _inner_has(attr):
-    """available_if check: the fitted ``estimator_`` if present, else ``estimator``, has attr."""
+def inner_has(attr, fitted="estimator_"):
+    """available_if check: the fitted estimator (attribute ``fitted``) if present, else
+    ``estimator``, what it will be fitted from, has attr."""
 
     def check(self):
-        return hasattr(self.__dict__.get("estimator_", self.estimator), attr)
+        return hasattr(self.__dict__.get(fitted, self.estimator), attr)
 
     return check
 
@@ -49,43 +50,43 @@ class Delegates:
         check_features(self, X.shape[1], names, reset=False)
         return lazy_method(self.estimator_, method, X)
 
-    @available_if(_inner_has("predict"))
+    @available_if(inner_has("predict"))
     def predict(self, X):
         """Predict with ``estimator_``: lazy (a dask array) on dask input, eager otherwise."""
         return self._call("predict", X)
 
-    @available_if(_inner_has("predict_proba"))
+    @available_if(inner_has("predict_proba"))
     def predict_proba(self, X):
         """Class probabilities, one column per ``classes_``; lazy on dask input."""
         return self._call("predict_proba", X)
 
-    @available_if(_inner_has("predict_log_proba"))
+    @available_if(inner_has("predict_log_proba"))
     def predict_log_proba(self, X):
         """Log class probabilities; lazy on dask input."""
         return self._call("predict_log_proba", X)
 
-    @available_if(_inner_has("decision_function"))
+    @available_if(inner_has("decision_function"))
     def decision_function(self, X):
         """Decision function of ``estimator_``; lazy on dask input."""
         return self._call("decision_function", X)
 
-    @available_if(_inner_has("transform"))
+    @available_if(inner_has("transform"))
     def transform(self, X):
         """Transform with ``estimator_``; lazy on dask input."""
         return self._call("transform", X)
 
-    @available_if(_inner_has("transform"))
+    @available_if(inner_has("transform"))
     def fit_transform(self, X, y=None, **fit_params):
         """Fit, then transform X (lazily on dask input)."""
         return self.fit(X, y, **fit_params).transform(X)
 
-    @available_if(_inner_has("get_feature_names_out"))
+    @available_if(inner_has("get_feature_names_out"))
     def get_feature_names_out(self, input_features=None):
         """Output feature names of ``estimator_``."""
         check_is_fitted(self)
         return self.estimator_.get_feature_names_out(input_features)
 
-    @available_if(_inner_has("score"))
+    @available_if(inner_has("score"))
     def score(self, X, y=None, sample_weight=None):
         """Accuracy for classifiers and R^2 for regressors over every row, minus the inertia for
         clusterers, else the estimator's score averaged over rows.

@@ -21,7 +21,7 @@ from outofcore.preprocessing.base import forget_fit
 from outofcore.runtime.threads import thread_guard
 from outofcore.training import halving, validation
 from outofcore.training.candidates import Learner, SharedStep
-from outofcore.training.delegate import wrapper_tags
+from outofcore.training.delegate import inner_has, wrapper_tags
 from outofcore.training.incremental import Incremental
 from outofcore.training.inputs import fit_inputs
 from outofcore.training.rungs import Rungs
@@ -29,18 +29,6 @@ from outofcore.training.searched import learner_keys, learner_of
 from outofcore.training.scoring import score_kind
 from outofcore.training.sources import block_source
 from outofcore.training.steps import FoldStep, check_partial_fit_params, shuffles_each_call
-
-
-def _best_has(attr):
-    """available_if check: the fitted ``best_estimator_`` if present, else what it will be."""
-
-    def check(self):
-        best = self.__dict__.get("best_estimator_")
-        if best is not None:
-            return hasattr(best, attr)
-        return hasattr(self.estimator, attr)
-
-    return check
 
 
 class IncrementalSearchCV(MetaEstimatorMixin, BaseEstimator):
@@ -325,37 +313,37 @@ class IncrementalSearchCV(MetaEstimatorMixin, BaseEstimator):
                              f"{self.error_score!r}.")
 
     # ------------------------------------------------------------------------ predicting
-    @available_if(_best_has("predict"))
+    @available_if(inner_has("predict", "best_estimator_"))
     def predict(self, X):
         """``best_estimator_.predict``: lazy (a dask array) on Tables and dask input."""
         check_is_fitted(self)
         return self.best_estimator_.predict(X)
 
-    @available_if(_best_has("predict_proba"))
+    @available_if(inner_has("predict_proba", "best_estimator_"))
     def predict_proba(self, X):
         """``best_estimator_.predict_proba``; lazy on Tables and dask input."""
         check_is_fitted(self)
         return self.best_estimator_.predict_proba(X)
 
-    @available_if(_best_has("predict_log_proba"))
+    @available_if(inner_has("predict_log_proba", "best_estimator_"))
     def predict_log_proba(self, X):
         """``best_estimator_.predict_log_proba``; lazy on Tables and dask input."""
         check_is_fitted(self)
         return self.best_estimator_.predict_log_proba(X)
 
-    @available_if(_best_has("decision_function"))
+    @available_if(inner_has("decision_function", "best_estimator_"))
     def decision_function(self, X):
         """``best_estimator_.decision_function``; lazy on Tables and dask input."""
         check_is_fitted(self)
         return self.best_estimator_.decision_function(X)
 
-    @available_if(_best_has("transform"))
+    @available_if(inner_has("transform", "best_estimator_"))
     def transform(self, X):
         """``best_estimator_.transform``; lazy on Tables and dask input."""
         check_is_fitted(self)
         return self.best_estimator_.transform(X)
 
-    @available_if(_best_has("score"))
+    @available_if(inner_has("score", "best_estimator_"))
     def score(self, X, y=None):
         """``best_estimator_.score`` (accuracy, R^2, ...) over every row of X, in one pass; the
         estimator's own score whatever ``scoring`` chose the winner with."""
