@@ -5,7 +5,7 @@ import pytest
 import sklearn.linear_model
 from sklearn.cluster import KMeans
 from sklearn.datasets import load_diabetes
-from sklearn.ensemble import (GradientBoostingClassifier, HistGradientBoostingClassifier,
+from sklearn.ensemble import (GradientBoostingClassifier, HistGradientBoostingClassifier, RandomForestClassifier,
                               HistGradientBoostingRegressor)
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.naive_bayes import GaussianNB
@@ -80,6 +80,25 @@ def test_non_finite_input_raises_where_sklearn_raises(name, value, rows, diabete
     compiled = ooc.compile_pipeline(model)
     with pytest.raises(ValueError, match="(?i)nan|infinit"):
         compiled.predict(bad)
+
+
+@pytest.mark.parametrize("path", ["kernel", "tensor"])
+@pytest.mark.parametrize("value, dtype", [(np.inf, np.float32), (-np.inf, np.float64), (1e39, np.float64)])
+@pytest.mark.parametrize("rows", [1, 3000])
+def test_trees_route_nan_but_refuse_infinity_as_sklearn_does(path, value, dtype, rows, diabetes):
+    """A forest takes NaN where its nodes say and refuses infinity, or a float64 value past
+    float32's range, as scikit-learn does; the compiled model finds them as it walks the trees."""
+    X, y = diabetes
+    model = RandomForestClassifier(n_estimators=5, max_depth=4, random_state=0).fit(X, y > 140)
+    rows_in = np.resize(X, (rows, X.shape[1])).astype(dtype)
+    rows_in[rows // 2, 2] = np.nan
+    compiled = ooc.compile_pipeline(model, cpu_kernels=path == "kernel")
+    assert_labels_match(compiled.predict(rows_in), model.predict(rows_in))
+    rows_in[(rows - 1) // 3, 5] = value
+    with pytest.raises(ValueError), np.errstate(over="ignore"):  # scikit-learn's cast warns first
+        model.predict(rows_in)
+    with pytest.raises(ValueError, match=r"(?i)infinity in column 5|too large for float32 in column 5"):
+        compiled.predict(rows_in)
 
 
 def test_kmeans_predict_is_the_nearest_of_transform(rng):

@@ -8,9 +8,11 @@ it is built, its family's CPU kernel (``_kernels``). Links and decisions are wri
 
 import numpy as np
 import torch
+from scipy.special import expit
 from torch import nn
 
 from . import _kernels
+from ._inputs import finite
 from ._steps import Distances, Module
 
 
@@ -20,17 +22,14 @@ class Ops:
     def __init__(self, torch_side):
         self.torch = torch_side
 
-    def sigmoid(self, s):  # NumPy's: no overflow warning for large |s|
-        return torch.sigmoid(s) if self.torch else np.exp(-np.logaddexp(0, -s)).astype(s.dtype, copy=False)
+    def sigmoid(self, s):
+        return torch.sigmoid(s) if self.torch else expit(s)  # one ufunc, no overflow warning
 
     def softmax(self, s):
         if self.torch:
             return torch.softmax(s, dim=1)
         e = np.exp(s - s.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
-
-    def stack(self, columns):
-        return torch.stack(columns, dim=1) if self.torch else np.stack(columns, axis=1)
 
     def where(self, cond, a, b):
         return torch.where(cond, a, b) if self.torch else np.where(cond, a, b)
@@ -45,8 +44,10 @@ class Ops:
 TORCH, NUMPY = Ops(True), Ops(False)
 
 
-def two_columns(ops, p):
-    return ops.stack([1.0 - p, p])
+def both_classes(ops, s):
+    """Scores ``s`` of the second class, one column, as ``[-s, s]``: a two-class link maps them
+    to both probabilities at once (``sigmoid(-s) == 1 - sigmoid(s)``, the clip alike)."""
+    return torch.cat((-s, s), dim=1) if ops.torch else np.concatenate((-s, s), axis=1)
 
 
 def _normalise_rows(ops, p):
@@ -57,20 +58,20 @@ def _normalise_rows(ops, p):
 
 
 def _logistic_ovr(ops, s):
-    p = ops.sigmoid(s)
-    return two_columns(ops, p[:, 0]) if p.shape[1] == 1 else _normalise_rows(ops, p)
+    return ops.sigmoid(both_classes(ops, s)) if s.shape[1] == 1 else _normalise_rows(ops, ops.sigmoid(s))
 
 
 def _modified_huber(ops, s):
-    p = (s.clip(-1.0, 1.0) + 1.0) / 2.0
-    return two_columns(ops, p[:, 0]) if p.shape[1] == 1 else _normalise_rows(ops, p)
+    if s.shape[1] == 1:
+        return (both_classes(ops, s).clip(-1.0, 1.0) + 1.0) / 2.0
+    return _normalise_rows(ops, (s.clip(-1.0, 1.0) + 1.0) / 2.0)
 
 
 LINKS = {"logistic_ovr": _logistic_ovr, "modified_huber": _modified_huber,
          "softmax": lambda ops, s: ops.softmax(s),
-         "logistic": lambda ops, s: two_columns(ops, ops.sigmoid(s[:, 0])),
+         "logistic": lambda ops, s: ops.sigmoid(both_classes(ops, s[:, :1])),
          # GradientBoosting's exponential loss: p = expit(2 * raw).
-         "exp_logistic": lambda ops, s: two_columns(ops, ops.sigmoid(2.0 * s[:, 0]))}
+         "exp_logistic": lambda ops, s: ops.sigmoid(both_classes(ops, 2.0 * s[:, :1]))}
 
 
 class Head(Module):
@@ -78,8 +79,12 @@ class Head(Module):
 
     # Families with a CPU kernel set this: the kernel runs when the head is on the CPU and numba runs.
     has_kernel = False
-    # Replaced by the pipeline where the head's output reveals a refused input: guard(output, input).
-    guard = staticmethod(lambda output, x: None)
+    # Heads that see a refused input as they compute set ``watches`` (NaN or infinity reaches a
+    # linear model's scores and k-means' distances; the tree kernel looks at every value it
+    # reads): with no steps before them, the pipeline then sets ``refused(x)``, which raises
+    # naming the value, and a batch of accepted values costs no pass of its own.
+    watches = False
+    refused = None
 
     def __init__(self, node, dtype, device, kernel=True):
         super().__init__(node, dtype, device)
@@ -98,7 +103,7 @@ class LinearModel(Head):
     (with ``fused_input`` the weights were pushed into the steps: the input is ``x @ W``; with a
     ``centre``, a scaler folded in: ``(x - centre) @ W + b``)."""
 
-    has_kernel = True
+    has_kernel = watches = True
 
     def __init__(self, node, dtype, device, kernel=True):
         super().__init__(node, dtype, device, kernel)
@@ -117,15 +122,17 @@ class LinearModel(Head):
         if not (self.kernel and isinstance(x, np.ndarray) and x.flags.f_contiguous):
             x = self.ops.array(x)  # the kernel reads column-ordered blocks as they are
         if not self.kernel:
-            x = x if self.centre is None else x - self.centre
-            s = x + self.bias if self.fused else torch.addmm(self.bias, x, self.weight)
-            self.guard(s, x)
+            s = x if self.centre is None else x - self.centre
+            s = s + self.bias if self.fused else torch.addmm(self.bias, s, self.weight)
+            if self.refused and not finite(s):
+                self.refused(x)
             return s
         c, wt, b = self.consts[x.dtype]
         if self.fused:
             return x + b
-        s = _kernels.run(_kernels.linear, x, (c, wt, b), (np.empty((x.shape[0], len(b)), x.dtype),))[0]
-        self.guard(s, x)
+        s = np.empty((x.shape[0], len(b)), x.dtype)
+        if not _kernels.run(_kernels.linear, x, (c, wt, b), (s,)) and self.refused:
+            self.refused(x)
         return s
 
     def m_decision_function(self, x):
@@ -172,7 +179,8 @@ class MLP(Head):
             weights, biases = self.flat[x.dtype]
             out = np.empty((x.shape[0], self.shapes[-1, 1]), x.dtype)
             consts = (weights, self.shapes, biases, self.code, self.fused)
-            return _kernels.run(_kernels.mlp, x, consts, (out,))[0]
+            _kernels.run(_kernels.mlp, x, consts, (out,))
+            return out
         *hidden, (w, b) = self.layers
         for wi, bi in hidden:
             x = self.act(x + bi if wi is None else torch.addmm(bi, x, wi))
@@ -187,14 +195,14 @@ class MLP(Head):
 
     def m_predict_proba(self, x):
         z = self.logits(x)
-        return two_columns(self.ops, self.ops.sigmoid(z[:, 0])) if self.binary else self.ops.softmax(z)
+        return self.ops.sigmoid(both_classes(self.ops, z)) if self.binary else self.ops.softmax(z)
 
 
 class KMeans(Head, Distances):
     """Nearest centre (predict), distances (transform), squared distance to it (score): one
     formula (:class:`Distances`); the label is the first arg-min of what ``transform`` returns."""
 
-    has_kernel = True
+    has_kernel = watches = True
 
     def method(self, name):
         return lambda x: self.distances(x, name)
@@ -204,10 +212,12 @@ class KMeans(Head, Distances):
         if self.kernel:
             labels, nearest = np.empty(len(x), np.int32), np.empty(len(x), x.dtype)
             dist = np.empty((len(x) if want == "transform" else 0, len(self.expansion[2])), x.dtype)
-            _kernels.run(_kernels.nearest, x, self.expansion, (labels, nearest, dist))
+            ok = _kernels.run(_kernels.nearest, x, self.expansion, (labels, nearest, dist))
         else:
             nearest, labels = (dist := self(x)).min(dim=1)
-        self.guard(nearest, x)
+            ok = not self.refused or finite(nearest)
+        if not ok and self.refused:
+            self.refused(x)
         return {"predict": labels if self.kernel else labels.int(), "transform": dist,
                 "min_sq_distance": nearest * nearest}[want]
 
@@ -229,7 +239,7 @@ class GaussianNB(Head):
 class TransformOnly(nn.Module):
     """The head of a pipeline that ends with a transformer: ``transform`` is the identity."""
 
-    kernel = False
+    kernel = watches = False
     ops = TORCH
 
     def method(self, name):

@@ -149,6 +149,7 @@ def _numbers(column, dtype, name):
                          "pipeline, or cast it") from None
 
 
+@np.errstate(over="ignore")  # a value past float32's range becomes infinite: refused by name later
 def to_array(model, X):
     """``X`` as the 2-D array of the columns the tensor program reads (a tensor for torch input).
 
@@ -269,8 +270,6 @@ def input_policy(graph):
 
 def check(x, policy, model):
     """Raise ValueError naming the first refused value of ``x`` (an array or a tensor)."""
-    if len(policy) == 1 and policy[0][0] is None and policy[0][2] == "finite" and finite(x):
-        return  # the common case, in one reduction
     for columns, allow_nan, limit in policy:
         if columns is None:
             part = x
@@ -280,14 +279,11 @@ def check(x, policy, model):
             part = x[:, columns]
         if not part.shape[0]:
             continue
-        if isinstance(part, np.ndarray) and part.size <= 1 << 16:
-            # A few rows: one NumPy reduction costs least. A finite sum means finite values (NaN
-            # and infinity make it NaN or infinite), except against the float32 range.
-            if limit == "finite":
-                total = float(part.sum())
-                lo = hi = 0.0 if total - total == 0 else total
-            else:
-                lo, hi = part.min(), part.max()
+        numpy = isinstance(part, np.ndarray)
+        if numpy and (limit == "finite" or part.dtype.itemsize <= 4) and finite(part):
+            continue  # finite values (NaN and infinity make a sum NaN or infinite); float32 ones fit float32
+        if numpy and part.size <= 1 << 16:  # a few rows: NumPy's reductions cost least
+            lo, hi = part.min(), part.max()
             dtype = part.dtype
         else:
             t = part if isinstance(part, torch.Tensor) else torch.from_numpy(part)
@@ -319,14 +315,16 @@ def finite(a):
 
 def _raise(model, value, row, column):
     graph = model.graph
-    source = column if graph.inputs is None else graph.inputs[column]["source"]
+    source = int(column if graph.inputs is None else graph.inputs[column]["source"])
     name = graph.feature_names_in[source] if graph.feature_names_in else source
-    what = "NaN" if value != value else ("infinity" if np.isinf(value) else
-                                         f"{value!r}, too large for float32")
+    if value != value:
+        what, advice = "NaN", ("impute or drop such values first (SimpleImputer), or use a model "
+                               "that accepts NaN (HistGradientBoosting, trees)")
+    else:
+        what = "infinity" if np.isinf(value) else f"{float(value)!r}, too large for float32"
+        advice = "clip, replace or drop such values first"
     error = ValueError(
         f"Input X contains {what} in column {name!r} (row {row} of this batch), which this "
-        f"compiled {graph.source} does not accept, as scikit-learn does not: impute or drop such "
-        "values first (SimpleImputer), or use a model that accepts NaN (HistGradientBoosting, "
-        "trees)")
+        f"compiled {graph.source} does not accept, as scikit-learn does not: {advice}")
     error.row = int(row)  # a caller that knows where the batch came from names the row there
     raise error

@@ -47,18 +47,16 @@ def _pool(workers):
 
 def run(kernel, x, consts, outs):
     """``kernel(x, *consts, *outs)`` over the rows of ``x`` and ``outs``, split across threads
-    (the calling thread takes the first part)."""
+    (the calling thread takes the first part). Returns whether every part returned True: the
+    kernels say so where the input holds no value their model refuses (see each)."""
     threads = 1 if x.shape[0] < 2 * _PARALLEL_ROWS else min(torch.get_num_threads(), x.shape[0] // _PARALLEL_ROWS)
     if threads <= 1:
-        kernel(x, *consts, *outs)
-        return outs
+        return kernel(x, *consts, *outs)
     b = np.linspace(0, x.shape[0], threads + 1).astype(int)
     parts = [_pool(threads - 1).submit(kernel, x[b[i]:b[i + 1]], *consts, *[o[b[i]:b[i + 1]] for o in outs])
              for i in range(1, threads)]
-    kernel(x[:b[1]], *consts, *[o[:b[1]] for o in outs])
-    for part in parts:
-        part.result()
-    return outs
+    ok = kernel(x[:b[1]], *consts, *[o[:b[1]] for o in outs])
+    return all([part.result() for part in parts]) and ok
 
 
 def _jit(fn):
@@ -70,8 +68,10 @@ def _jit(fn):
 def _linear(x, centre, wt, b, out):
     # out = (x - centre) @ wt.T + b. Row-ordered x: four rows at a time (independent sums keep the
     # multiply-adds busy). Column-ordered x (predict_to_parquet's blocks): a tile of rows gathers
-    # one column after another, so every read runs along a column.
+    # one column after another, so every read runs along a column. Returns whether every score
+    # is finite (s - s is 0 only then): NaN or infinity in x reaches the scores.
     n, d = x.shape
+    finite = True
     if x.strides[0] < x.strides[1]:
         tile = 1024
         acc = np.empty(tile, x.dtype)
@@ -84,8 +84,10 @@ def _linear(x, centre, wt, b, out):
                     cf, wf, column = centre[f], w[f], x[start:start + m, f]
                     for r in range(m):
                         acc[r] += (column[r] - cf) * wf
+                for r in range(m):
+                    finite &= acc[r] - acc[r] == 0
                 out[start:start + m, c] = acc[:m]
-        return
+        return finite
     for c in range(wt.shape[0]):
         w = wt[c]
         i = 0
@@ -97,13 +99,18 @@ def _linear(x, centre, wt, b, out):
                 s1 += (x[i + 1, f] - cf) * wf
                 s2 += (x[i + 2, f] - cf) * wf
                 s3 += (x[i + 3, f] - cf) * wf
-            out[i, c], out[i + 1, c], out[i + 2, c], out[i + 3, c] = s0 + b[c], s1 + b[c], s2 + b[c], s3 + b[c]
+            s0, s1, s2, s3 = s0 + b[c], s1 + b[c], s2 + b[c], s3 + b[c]
+            finite &= (s0 - s0 == 0) & (s1 - s1 == 0) & (s2 - s2 == 0) & (s3 - s3 == 0)
+            out[i, c], out[i + 1, c], out[i + 2, c], out[i + 3, c] = s0, s1, s2, s3
             i += 4
         for r in range(i, n):
             s = x.dtype.type(0)
             for f in range(d):
                 s += (x[r, f] - centre[f]) * w[f]
-            out[r, c] = s + b[c]
+            s += b[c]
+            finite &= s - s == 0
+            out[r, c] = s
+    return finite
 
 
 # Hidden-layer activations by code (the MLP kernel's ``activation`` argument).
@@ -165,11 +172,13 @@ def _mlp(x, weights, shapes, biases, activation, fused, out):
 def _nearest(x, shift, weight, bias, labels, nearest, dist):
     # The tensor program's |x - m|^2 + (x - m) . weight[c] + bias[c], rows as vector lanes (a tile shifted and
     # transposed), four features of two centres a pass; the label is the first arg-min of the roots themselves.
+    # Returns whether every nearest distance is finite (NaN or infinity in x reaches them).
     (n, d), k, tile = x.shape, weight.shape[0], 128  # a constant tile: whole vector loops
     w, b = np.zeros((k + k % 2, d + -d % 4), x.dtype), np.full(k + k % 2, np.inf, x.dtype)
     w[:k, :d], b[:k] = weight, bias  # centres in pairs (an infinite one is never nearest), features in fours
     xt, sq, acc = np.zeros((w.shape[1], tile), x.dtype), np.empty(tile, x.dtype), np.empty((2, tile), x.dtype)
     (a0, a1), best, label, zero = acc, np.empty(tile, x.dtype), np.empty(tile, np.int32), x.dtype.type(0)
+    finite = True
     for start in range(0, n, tile):
         m = min(tile, n - start)
         for r in range(m):
@@ -196,7 +205,10 @@ def _nearest(x, shift, weight, bias, labels, nearest, dist):
                 label[r], best[r] = c + 1 if closer else o, a1[r] if closer else e
             if dist.shape[0]:
                 dist[start:start + m, c:c + 2] = acc[:min(2, k - c), :m].T
+        for r in range(m):
+            finite &= best[r] - best[r] == 0
         labels[start:start + m], nearest[start:start + m] = label[:m], best[:m]
+    return finite
 
 
 def _cat_right(v, row, bitsets, right):
@@ -208,20 +220,24 @@ def _cat_right(v, row, bitsets, right):
 
 
 def _trees(x, roots, depth, feature, threshold, left, nan_right, cat, bitsets, categorical, value,
-           out):
+           base, out):
     # A block of rows walks every tree: the (tree, row) walks go eight at a time as explicit chains,
     # whose independent loads keep the CPU busy (eight rows of a tree; a few rows walk eight trees
     # side by side). A group stops when all eight reach leaves (leaves point to themselves). Only
-    # blocks holding a NaN pay for the missing-value rule. ``out`` holds the base score on entry.
+    # blocks holding a NaN pay for the missing-value rule. Sums start from ``base``. Returns
+    # whether x holds no infinity (which scikit-learn's classic trees refuse).
     n, d = x.shape
     n_trees, n_out = roots.shape[0], value.shape[1]
     rows, trees = np.empty(8, np.int64), np.empty(8, np.int64)
+    infinite = False
     for start in range(0, n, 256):
         stop = min(n, start + 256)
         nan_rows = False
         for i in range(start, stop):
+            out[i] = base
             for f in range(d):
                 nan_rows |= x[i, f] != x[i, f]
+                infinite |= abs(x[i, f]) == np.inf
         t, r, count = 0, start, n_trees * (stop - start)
         for group in range(0, count, 8):
             if r + 8 <= stop:  # eight rows of one tree, the common case
@@ -279,6 +295,7 @@ def _trees(x, roots, depth, feature, threshold, left, nan_right, cat, bitsets, c
             for j in range(count - group):
                 for c in range(n_out):
                     out[walks[j], c] += value[nodes[j], c]
+    return not infinite
 
 
 if AVAILABLE:

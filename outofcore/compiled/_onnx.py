@@ -103,6 +103,7 @@ def to_onnx(compiled, path, *, method=None, opset=None):
     # The exported graph is the tensor program: a copy of the model without CPU kernels.
     compiled = type(compiled)(compiled.graph, device=compiled.device, dtype=compiled.dtype,
                               cpu_kernels=False)
+    compiled._head.refused = None  # a graph cannot raise: refusing values is its caller's part
     module = _Exported(compiled._steps, [compiled._head.method(m) for m in methods]).eval()
     x = torch.zeros((2, compiled.n_features_in_), dtype=compiled._tdtype, device=compiled.device)
     batch = torch.export.Dim("batch")

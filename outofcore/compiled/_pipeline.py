@@ -13,7 +13,7 @@ import torch
 from . import _steps
 from ._heads import MLP, GaussianNB, KMeans, LinearModel, TransformOnly
 from ._spec import Graph, labels_from_json
-from ._inputs import Lookup, check, finite, input_policy, to_array
+from ._inputs import Lookup, check, input_policy, to_array
 from ._trees import TreeEnsemble
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -154,10 +154,10 @@ class CompiledPipeline:
         self._lookups = {j: Lookup(spec["lookup"], self._np_dtype)
                          for j, spec in enumerate(graph.inputs or []) if "lookup" in spec}
         self._policy = input_policy(graph)
-        if isinstance(self._head, (LinearModel, KMeans)) and not graph.steps and graph.inputs is None:
-            # NaN or infinity in the input makes a linear model's scores and k-means' distances NaN or
-            # infinite (they propagate): checking the outputs costs a fraction of checking the input.
-            self._head.guard, self._policy = functools.partial(self._guard, self._policy), []
+        if self._head.watches and self._policy and not graph.steps and graph.inputs is None:
+            # The head sees what it refuses as it computes (see Head.watches): no pass of its own.
+            self._head.refused = functools.partial(check, policy=self._policy, model=self)
+            self._policy = []
         names = [m for m in self._methods if m != "score"]
         names += ["min_sq_distance"] if self._task == "clusterer" else []
         steps = self._steps
@@ -269,10 +269,6 @@ class CompiledPipeline:
         if as_torch:
             return out if isinstance(out, torch.Tensor) else torch.from_numpy(out).to(self.device)
         return out.cpu().numpy() if isinstance(out, torch.Tensor) else out
-
-    def _guard(self, policy, scores, x):
-        if not finite(scores):
-            check(x, policy, self)
 
     def _labels(self, index, as_torch):
         if as_torch and self._classes_t is not None:

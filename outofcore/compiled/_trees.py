@@ -36,13 +36,18 @@ class TreeEnsemble(Head):
         node = type(node)(node.op, node.attrs, {"value": arrays.pop("value"), "base": arrays.pop("base")})
         super().__init__(node, dtype, device, kernel)  # attrs become attributes: max_depth, ...
         self.exact_float64 = self.compare == "input"
+        # Where NaN is routed, the values refused are the infinite ones (after the cast to float32),
+        # which the kernel and the tensor program look for as they read.
+        self.watches = self.accepts == "nan"
         tables = {"roots": arrays["roots"], "depth": arrays["depth"], "left": arrays["left"],
                   "feature": arrays["feature"], "thr32": round_down_float32(threshold),
                   "thr64": threshold, "nan_right": arrays["nan_right"], "cat": arrays["cat"],
                   "bitsets": arrays["bitsets"]}
-        if self.kernel:
-            self.tables = tables
-            self.value64, self.base64 = node.arrays["value"], node.arrays["base"]
+        if self.kernel:  # the kernel's arguments, by the thresholds it compares with
+            rest = (tables["nan_right"], tables["cat"], tables["bitsets"], self.categorical,
+                    node.arrays["value"], node.arrays["base"])
+            self.consts = {t: (tables["roots"], tables["depth"], tables["feature"], tables[t],
+                               tables["left"]) + rest for t in ("thr32", "thr64")}
         else:
             for name, value in tables.items():
                 tensor = torch.as_tensor(value, device=device)
@@ -56,22 +61,25 @@ class TreeEnsemble(Head):
         self.strict = node.attrs.get("binary_rule") == "gt"
 
     def _kernel_raw(self, x):
-        t = self.tables
         if self.exact_float64 and x.dtype == np.float64:
-            thr = t["thr64"]
+            consts = self.consts["thr64"]
         else:
-            x, thr = x.astype(np.float32, copy=False), t["thr32"]
-        out = np.empty((x.shape[0], self.value64.shape[1]))
-        out[:] = self.base64
-        consts = (t["roots"], t["depth"], t["feature"], thr, t["left"], t["nan_right"], t["cat"],
-                  t["bitsets"], self.categorical, self.value64)
-        return _kernels.run(_kernels.trees, x, consts, (out,))[0].astype(self.np_dtype, copy=False)
+            consts = self.consts["thr32"]
+            if x.dtype != np.float32:
+                with np.errstate(over="ignore"):  # past float32's range is infinite: refused below
+                    x = x.astype(np.float32)
+        out = np.empty((x.shape[0], self.n_out))  # float64 sums, as scikit-learn's
+        if not _kernels.run(_kernels.trees, x, consts, (out,)) and self.refused:
+            self.refused(x)
+        return out
 
     def _tensor_raw(self, x):
         if self.exact_float64 and x.dtype == torch.float64:
             thr = self.thr64
         else:
             x, thr = x.float(), self.thr32
+        if self.refused and bool(x.isinf().any()):
+            self.refused(x)
         k = self.roots.expand(x.shape[0], -1)
         for _ in range(self.max_depth):
             v = x.gather(1, self.feature[k])
@@ -84,15 +92,21 @@ class TreeEnsemble(Head):
             k = self.left[k] + right
         return self.value[k].sum(dim=1) + self.base
 
-    def raw(self, x):
+    def raw(self, x, decide=False):
+        """Summed leaf values and base: in the compute dtype, or as the kernel summed them (float64)
+        where only a decision is taken from them."""
         x = self.ops.array(x)
-        return self._kernel_raw(x) if self.kernel else self._tensor_raw(x)
+        if not self.kernel:
+            return self._tensor_raw(x)
+        r = self._kernel_raw(x)
+        return r if decide else r.astype(self.np_dtype, copy=False)
 
     def m_predict(self, x):
-        r = self.raw(x)
         if not self.classifier:
+            r = self.raw(x)
             r = (np.exp(r) if self.kernel else torch.exp(r)) if self.exp else r
             return r[:, 0] if self.ravel else r
+        r = self.raw(x, decide=True)
         if self.binary:
             return r[:, 0] > 0 if self.strict else r[:, 0] >= 0
         return r.argmax(axis=1)
