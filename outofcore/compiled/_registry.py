@@ -41,11 +41,10 @@ def _table():
         (enc.one_hot_encoder, "preprocessing.OneHotEncoder outofcore.preprocessing.encoders.OneHotEncoder"),
         (enc.ordinal_encoder, "preprocessing.OrdinalEncoder outofcore.preprocessing.encoders.OrdinalEncoder"),
         (pre.pca, "decomposition.PCA decomposition.IncrementalPCA"),
-        (lin.linear_classifier, "linear_model.SGDClassifier linear_model.Perceptron "
+        (lin.linear_model, "linear_model.SGDClassifier linear_model.Perceptron "
          "linear_model.PassiveAggressiveClassifier linear_model.LogisticRegression "
-         "linear_model.LogisticRegressionCV linear_model.RidgeClassifier "
-         "linear_model.RidgeClassifierCV svm.LinearSVC"),
-        (lin.linear_regressor, "linear_model.SGDRegressor linear_model.PassiveAggressiveRegressor "
+         "linear_model.LogisticRegressionCV linear_model.RidgeClassifier linear_model.RidgeClassifierCV "
+         "svm.LinearSVC linear_model.SGDRegressor linear_model.PassiveAggressiveRegressor "
          "linear_model.LinearRegression linear_model.Ridge linear_model.RidgeCV linear_model.Lasso "
          "linear_model.LassoCV linear_model.ElasticNet linear_model.ElasticNetCV svm.LinearSVR"),
         (lin.multinomial_nb, "naive_bayes.MultinomialNB"),
@@ -53,9 +52,8 @@ def _table():
         (lin.gaussian_nb, "naive_bayes.GaussianNB"),
         (lin.kmeans, "cluster.KMeans cluster.MiniBatchKMeans"),
         (lin.mlp, "neural_network.MLPClassifier neural_network.MLPRegressor"),
-        (trees.forest_classifier, "tree.DecisionTreeClassifier tree.ExtraTreeClassifier "
-         "ensemble.RandomForestClassifier ensemble.ExtraTreesClassifier"),
-        (trees.forest_regressor, "tree.DecisionTreeRegressor tree.ExtraTreeRegressor "
+        (trees.forest, "tree.DecisionTreeClassifier tree.ExtraTreeClassifier ensemble.RandomForestClassifier "
+         "ensemble.ExtraTreesClassifier tree.DecisionTreeRegressor tree.ExtraTreeRegressor "
          "ensemble.RandomForestRegressor ensemble.ExtraTreesRegressor"),
         (trees.gradient_boosting, "ensemble.GradientBoostingClassifier ensemble.GradientBoostingRegressor"),
         (trees.hist_gradient_boosting, "ensemble.HistGradientBoostingClassifier "
