@@ -107,12 +107,10 @@ def _numeric(ctx):
     """The tensor columns of the raw input columns as numbers (shared between readers)."""
     found = {spec["source"]: i for i, spec in reversed(list(enumerate(ctx.builder)))
              if len(spec) == 1}  # {"source": i} alone: the column as numbers
-    out = []
     for column in ctx.raw:
         if column not in found:
             found[column] = ctx.add({"source": int(column)})
-        out.append(found[column])
-    return out
+    return [found[column] for column in ctx.raw]
 
 
 def _check_fitted(est, where):
@@ -148,7 +146,7 @@ def _is_identity(est):
 
 def _pipeline(pipe, ctx):
     named = [(name, est) for name, est in pipe.steps if not _is_identity(est)]
-    nodes, raw, reads, i = [], ctx.raw, None, 0
+    nodes, raw, i = [], ctx.raw, 0
     while i < len(named):
         (name, est), imputer = named[i], None
         if (raw is not None and type(est).__name__ == "SimpleImputer" and i + 1 < len(named)
@@ -157,10 +155,9 @@ def _pipeline(pipe, ctx):
         last = ctx.final and i == len(named) - 1
         sub = Context(ctx.builder, raw, last, f"{ctx.where}step {name!r} of the Pipeline: ", imputer)
         nodes += sub.convert(est)  # only the last step may end in a head
-        if raw is not None:
-            reads, raw = sub.reads, None
+        if raw is not None:  # the first step reads the input columns
+            ctx.reads, raw = sub.reads, None
         i += 1
-    ctx.reads = reads
     return nodes
 
 
