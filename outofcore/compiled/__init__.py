@@ -15,8 +15,7 @@ try:
 except ImportError as e:  # the compile extra is optional; say how to get it
     raise ImportError(
         "outofcore.compiled needs PyTorch: pip install 'outofcore[compile]' (or the torch build "
-        "for your CUDA version first, then outofcore[compile])"
-    ) from e
+        "for your CUDA version first, then outofcore[compile])") from e
 
 from ._api import compile_pipeline, load_compiled
 from ._pipeline import CompiledPipeline

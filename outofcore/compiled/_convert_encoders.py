@@ -28,32 +28,23 @@ def _json(value):
                     "compiled model; use strings or numbers")
 
 
-def _slots(categories, infrequent, nan_apart):
+def _slots(est, j, categories, nan_apart):
     """Output slot of each category: frequent ones in order, then one slot for the infrequent group.
 
     Returns ``(slot per category, number of slots, group slot or None)``; with ``nan_apart``
     (OrdinalEncoder) the NaN category gets slot None and counts for nothing.
     """
+    found = getattr(est, "infrequent_categories_", None)  # absent unless grouping is enabled
+    infrequent = [] if found is None or found[j] is None else list(found[j])
     # A set, not a scan per category: a 100k-value column has about as many infrequent ones.
     nan_rare, none_rare = any(is_nan(r) for r in infrequent), any(r is None for r in infrequent)
     rest = {r for r in infrequent if r is not None and not is_nan(r)}
     rare = [nan_rare if is_nan(c) else none_rare if c is None else c in rest for c in categories]
-    slots, n = [], 0
-    for cat, is_rare in zip(categories, rare):
-        if nan_apart and is_nan(cat):
-            slots.append(None)
-        elif not is_rare:
-            slots.append(n)
-            n += 1
-        else:
-            slots.append(-1)
-    group = n if any(rare) else None
-    return [group if s == -1 else s for s in slots], n + (group is not None), group
-
-
-def _infrequent(est, j):
-    found = getattr(est, "infrequent_categories_", None)  # absent unless grouping is enabled
-    return [] if found is None or found[j] is None else list(found[j])
+    apart = [nan_apart and is_nan(c) for c in categories]
+    n = sum(not (a or r) for a, r in zip(apart, rare))
+    group, frequent = (n if any(rare) else None), iter(range(n))
+    slots = [None if a else group if r else next(frequent) for a, r in zip(apart, rare)]
+    return slots, n + (group is not None), group
 
 
 def _lookup(est, j, categories, codes, unknown, imputer, warn=None):
@@ -96,7 +87,7 @@ def _lookup(est, j, categories, codes, unknown, imputer, warn=None):
 def _place(est, ctx, specs):
     """Lookups of input columns (their tensor columns go to ``ctx.reads``), or a ``recode`` step."""
     if ctx.raw is not None:
-        ctx.reads = [ctx.lookup(column, spec) for column, spec in zip(ctx.raw, specs)]
+        ctx.reads = [ctx.add({"source": int(column), "lookup": spec}) for column, spec in zip(ctx.raw, specs)]
         return []
     if any(spec["unknown"] == "error" for spec in specs):
         raise TypeError(f"{ctx.where}{type(est).__name__}(handle_unknown='error') after other steps "
@@ -128,7 +119,7 @@ def one_hot_encoder(est, ctx):
     specs, offset = [], 0
     for j in range(len(est.categories_)):
         categories = list(est.categories_[j])
-        slots, n_slots, group = _slots(categories, _infrequent(est, j), nan_apart=False)
+        slots, n_slots, group = _slots(est, j, categories, nan_apart=False)
         dropped = None if drop is None or drop[j] is None else slots[int(drop[j])]
 
         def output(slot):
@@ -158,7 +149,7 @@ def ordinal_encoder(est, ctx):
     specs = []
     for j in range(len(est.categories_)):
         categories = list(est.categories_[j])
-        slots, _, _ = _slots(categories, _infrequent(est, j), nan_apart=True)
+        slots, _, _ = _slots(est, j, categories, nan_apart=True)
         marker, value = est.encoded_missing_value, est.unknown_value
         # The NaN category is encoded as encoded_missing_value; None is a category like others.
         codes = [(None if is_nan(marker) else float(marker)) if s is None else float(s) for s in slots]

@@ -16,25 +16,28 @@ def _methods(est, names):
     return [m for m in names if hasattr(est, m)]
 
 
-def linear_head(est, task, proba, weight, bias, ravel=None):
+def linear_head(est, proba, weight, bias, ravel=None):
     """A ``linear_model`` head: scores ``x @ weight + bias``, then the link named by ``proba``."""
-    weight = f64(weight)
+    weight, classifier = f64(weight), hasattr(est, "classes_")
     if ravel is None:
-        ravel = weight.ndim == 1 or (task == "classifier" and weight.shape[0] == 1)
+        ravel = weight.ndim == 1 or (classifier and weight.shape[0] == 1)
     weight = np.atleast_2d(weight).T.copy()
     bias = np.broadcast_to(f64(bias), (weight.shape[1],)).copy()
     names = ["predict", "decision_function", "predict_proba", "score"]
-    attrs = {"task": task, "proba": proba, "ravel": bool(ravel), "methods": _methods(est, names)}
-    if task == "classifier":
+    attrs = {"task": "classifier" if classifier else "regressor", "proba": proba, "ravel": bool(ravel),
+             "methods": _methods(est, names)}
+    if classifier:
         attrs["classes"] = labels_to_json(est.classes_)
     return Node("linear_model", attrs, {"weight": weight, "bias": bias})
 
 
-def linear_classifier(est, ctx):
-    """SGD, Perceptron, PassiveAggressive, Ridge, LinearSVC and LogisticRegression classifiers.
+def linear_model(est, ctx):
+    """Linear classifiers (SGD, Perceptron, PassiveAggressive, Ridge, LinearSVC, LogisticRegression)
+    and regressors (LinearRegression, Ridge, Lasso, ElasticNet, SGD, LinearSVR, PassiveAggressive).
 
-    ``predict`` is ``decision > 0`` for two classes and the arg-max otherwise, as in scikit-learn's
-    ``LinearClassifierMixin``; the probability link depends on the estimator and its loss.
+    A classifier's ``predict`` is ``decision > 0`` for two classes and the arg-max otherwise, as in
+    scikit-learn's ``LinearClassifierMixin``; the probability link depends on the estimator and its
+    loss.
     """
     proba = None
     if hasattr(est, "predict_proba"):
@@ -44,19 +47,13 @@ def linear_classifier(est, ctx):
             proba = "modified_huber"
         else:  # log-loss SGD and binary logistic regression: sigmoid, one-vs-rest normalised
             proba = "logistic_ovr"
-    return [linear_head(est, "classifier", proba, est.coef_, est.intercept_)]
-
-
-def linear_regressor(est, ctx):
-    """LinearRegression, Ridge, Lasso, ElasticNet, SGDRegressor, LinearSVR, PassiveAggressive."""
-    return [linear_head(est, "regressor", None, est.coef_, est.intercept_)]
+    return [linear_head(est, proba, est.coef_, est.intercept_)]
 
 
 def multinomial_nb(est, ctx):
     """MultinomialNB: joint log-likelihood ``x @ feature_log_prob_.T + class_log_prior_``."""
     # Two-class naive Bayes keeps one column per class: predict is the arg-max, never a sign test.
-    return [linear_head(est, "classifier", "softmax", est.feature_log_prob_, est.class_log_prior_,
-                        ravel=False)]
+    return [linear_head(est, "softmax", est.feature_log_prob_, est.class_log_prior_, ravel=False)]
 
 
 def bernoulli_nb(est, ctx):
@@ -66,7 +63,7 @@ def bernoulli_nb(est, ctx):
     """
     log_p = f64(est.feature_log_prob_)
     log_not_p = np.log1p(-np.exp(log_p))
-    head = linear_head(est, "classifier", "softmax", log_p - log_not_p,
+    head = linear_head(est, "softmax", log_p - log_not_p,
                        f64(est.class_log_prior_) + log_not_p.sum(axis=1), ravel=False)
     if est.binarize is None:
         return [head]
@@ -87,10 +84,8 @@ def gaussian_nb(est, ctx):
 
 
 def kmeans(est, ctx):
-    """KMeans and MiniBatchKMeans: nearest centre (predict), distances (transform), -inertia (score).
-
-    Inside a pipeline (not the last step) k-means is a transform: the distances to the centres.
-    """
+    """KMeans and MiniBatchKMeans: nearest centre (predict), distances (transform), -inertia (score);
+    before the last step of a pipeline, a transform (the distances)."""
     centers = f64(est.cluster_centers_)
     if not ctx.final:
         return [Node("distances", {"n_out": len(centers)}, {"centers": centers})]
@@ -110,19 +105,16 @@ def mlp(est, ctx):
     if est.activation not in ACTIVATIONS:
         raise ValueError(f"{type(est).__name__} uses activation={est.activation!r}; compiled models "
                          f"support {ACTIVATIONS}")
-    arrays = {}
-    for i, (w, b) in enumerate(zip(est.coefs_, est.intercepts_)):
-        arrays[f"weight{i}"] = np.asarray(w, dtype=np.float64)
-        arrays[f"bias{i}"] = np.asarray(b, dtype=np.float64)
-    attrs = {"activation": est.activation, "out": est.out_activation_, "n_layers": len(est.coefs_)}
+    arrays = {f"weight{i}": f64(w) for i, w in enumerate(est.coefs_)}
+    arrays.update({f"bias{i}": f64(b) for i, b in enumerate(est.intercepts_)})
+    attrs = {"activation": est.activation, "out": est.out_activation_, "n_layers": len(est.coefs_),
+             "methods": _methods(est, ["predict", "predict_proba", "score"])}
     if hasattr(est, "classes_"):
         if est.out_activation_ == "logistic" and est.n_outputs_ > 1:
             raise ValueError(
                 f"{type(est).__name__} was fitted on multi-label targets ({est.n_outputs_} outputs); "
-                "compiled models support single-label classification only"
-            )
-        attrs.update(task="classifier", classes=labels_to_json(est.classes_),
-                     methods=["predict", "predict_proba", "score"])
+                "compiled models support single-label classification only")
+        attrs.update(task="classifier", classes=labels_to_json(est.classes_))
     else:
-        attrs.update(task="regressor", ravel=bool(est.n_outputs_ == 1), methods=["predict", "score"])
+        attrs.update(task="regressor", ravel=bool(est.n_outputs_ == 1))
     return [Node("mlp", attrs, arrays)]

@@ -11,7 +11,6 @@ from ._spec import Node
 
 
 def f64(a):
-    """``a`` as a float64 array."""
     return np.asarray(a, dtype=np.float64)
 
 
@@ -20,12 +19,17 @@ def _affine(scale, offset, clip=None):
     return Node("affine", {"clip": clip, "accepts": "passthrough"}, {"scale": scale, "offset": offset})
 
 
+def _centre_and_scale(est, center, scale):
+    """``(x - center) / scale``; either may be None (switched off)."""
+    center = np.zeros(est.n_features_in_) if center is None else f64(center)
+    scale = np.ones(est.n_features_in_) if scale is None else f64(scale)
+    return [_affine(1.0 / scale, -center / scale)]
+
+
 def standard_scaler(est, ctx):
     """StandardScaler: ``(x - mean_) / scale_``."""
-    n = est.n_features_in_
-    scale = f64(est.scale_) if getattr(est, "scale_", None) is not None else np.ones(n)
-    mean = f64(est.mean_) if est.with_mean and getattr(est, "mean_", None) is not None else np.zeros(n)
-    return [_affine(1.0 / scale, -mean / scale)]
+    mean = getattr(est, "mean_", None) if est.with_mean else None
+    return _centre_and_scale(est, mean, getattr(est, "scale_", None))
 
 
 def minmax_scaler(est, ctx):
@@ -43,11 +47,8 @@ def maxabs_scaler(est, ctx):
 
 
 def robust_scaler(est, ctx):
-    """RobustScaler: ``(x - center_) / scale_`` (either may be None when switched off)."""
-    n = est.n_features_in_
-    center = f64(est.center_) if getattr(est, "center_", None) is not None else np.zeros(n)
-    scale = f64(est.scale_) if getattr(est, "scale_", None) is not None else np.ones(n)
-    return [_affine(1.0 / scale, -center / scale)]
+    """RobustScaler: ``(x - center_) / scale_``."""
+    return _centre_and_scale(est, getattr(est, "center_", None), getattr(est, "scale_", None))
 
 
 def normalizer(est, ctx):
@@ -105,11 +106,8 @@ def date_time_features(est, ctx):
                         "timestamps; make it read input columns (first in the pipeline, or a "
                         "ColumnTransformer branch)")
     features = [est.features] if isinstance(est.features, str) else list(est.features)
-    ctx.reads = []
-    for column in ctx.raw:
-        for feature in features:
-            ctx.builder.append({"source": int(column), "time": {"feature": feature, "unit": est.unit}})
-            ctx.reads.append(len(ctx.builder) - 1)
+    ctx.reads = [ctx.add({"source": int(column), "time": {"feature": feature, "unit": est.unit}})
+                 for column in ctx.raw for feature in features]
     return []
 
 
@@ -123,8 +121,7 @@ def function_transformer(est, ctx):
     if est.func is not None and getattr(func, "__name__", None) != "check_array":
         raise TypeError(
             f"{ctx.where}FunctionTransformer(func={getattr(est.func, '__name__', est.func)!r}) cannot "
-            "be compiled: only the identity (func=None, what 'passthrough' becomes) is supported"
-        )
+            "be compiled: only the identity (func=None, what 'passthrough' becomes) is supported")
     return []
 
 

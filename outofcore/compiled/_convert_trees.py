@@ -17,7 +17,7 @@ from ._spec import Node, labels_to_json
 
 
 def _breadth_first(left, right):
-    """New position of each node, and the number of levels below the root."""
+    """The nodes in breadth-first order, the new position of each node, and the depth."""
     levels, frontier = [np.zeros(1, np.int64)], np.zeros(1, np.int64)
     while True:
         inner = frontier[left[frontier] >= 0]
@@ -28,24 +28,20 @@ def _breadth_first(left, right):
     order = np.concatenate(levels)
     position = np.empty(len(left), np.int64)
     position[order] = np.arange(len(order))
-    return position, len(levels) - 1
+    return order, position, len(levels) - 1
 
 
 def _tree(left, right, feature, threshold, nan_left, value, cat=None):
     left, right = np.asarray(left, np.int64), np.asarray(right, np.int64)
-    leaf = left < 0
-    position, depth = _breadth_first(left, right)
-    out = {"depth": depth}
-    new = np.empty(len(left), np.int64)
-    new[position] = np.arange(len(left))  # original node at each new position
-    is_leaf = leaf[new]
-    out["left"] = np.where(is_leaf, np.arange(len(left)), position[np.maximum(left[new], 0)])
-    out["feature"] = np.where(is_leaf, 0, np.asarray(feature)[new])
-    out["threshold"] = np.where(is_leaf, np.inf, np.asarray(threshold, np.float64)[new])
-    out["nan_right"] = ~np.asarray(nan_left, bool)[new] & ~is_leaf
-    out["cat"] = np.full(len(left), -1) if cat is None else np.where(is_leaf, -1, np.asarray(cat)[new])
-    out["value"] = np.asarray(value, np.float64)[new]
-    return out
+    new, position, depth = _breadth_first(left, right)
+    is_leaf = left[new] < 0
+    return {"depth": depth,
+            "left": np.where(is_leaf, np.arange(len(left)), position[np.maximum(left[new], 0)]),
+            "feature": np.where(is_leaf, 0, np.asarray(feature)[new]),
+            "threshold": np.where(is_leaf, np.inf, np.asarray(threshold, np.float64)[new]),
+            "nan_right": ~np.asarray(nan_left, bool)[new] & ~is_leaf,
+            "cat": np.full(len(left), -1) if cat is None else np.where(is_leaf, -1, np.asarray(cat)[new]),
+            "value": np.asarray(value, np.float64)[new]}
 
 
 def _forest(trees, n_out, attrs, base, bitsets=None):
@@ -72,37 +68,33 @@ def _sklearn_tree(tree, value):
                  tree.missing_go_to_left, value)
 
 
-def _classifier_attrs(est, output, methods, accepts):
-    # Classic scikit-learn trees compare float32(x) with float64 thresholds.
-    return {"task": "classifier", "classes": labels_to_json(est.classes_), "output": output,
-            "compare": "float32", "accepts": accepts,
-            "methods": [m for m in methods if hasattr(est, m)]}
+def _attrs(est, n_out, output, accepts, compare="float32", **more):
+    """Head attrs of a tree model, with the methods scikit-learn offers for it. Classic
+    scikit-learn trees compare float32(x) with float64 thresholds (``compare="float32"``)."""
+    methods = [m for m in ("predict", "predict_proba", "decision_function", "score") if hasattr(est, m)]
+    attrs = dict(more, output=output, compare=compare, accepts=accepts, methods=methods)
+    if hasattr(est, "classes_"):
+        return dict(attrs, task="classifier", classes=labels_to_json(est.classes_))
+    return dict(attrs, task="regressor", ravel=bool(n_out == 1))
 
 
-def forest_classifier(est, ctx):
-    """DecisionTree, RandomForest and ExtraTrees classifiers: mean class proportions."""
+def forest(est, ctx):
+    """DecisionTree, RandomForest and ExtraTrees: mean leaf values (regressors) or mean class
+    proportions (classifiers)."""
     members = getattr(est, "estimators_", [est])
-    n_classes = len(est.classes_)
-    if np.ndim(est.classes_[0]) != 0 or members[0].tree_.value.shape[1] != 1:
+    n_out = members[0].tree_.value.shape[1]
+    if not hasattr(est, "classes_"):
+        trees = [_sklearn_tree(m.tree_, m.tree_.value[:, :, 0] / len(members)) for m in members]
+        return [_forest(trees, n_out, _attrs(est, n_out, "value", "nan"), np.zeros(n_out))]
+    if np.ndim(est.classes_[0]) != 0 or n_out != 1:
         raise ValueError(f"multi-output {type(est).__name__} is not supported by compiled models")
-    trees = []
+    n_classes, trees = len(est.classes_), []
     for m in members:
         value = m.tree_.value[:, 0, :n_classes].astype(np.float64)
         total = value.sum(axis=1, keepdims=True)
         total[total == 0] = 1.0  # scikit-learn's predict_proba leaves all-zero rows at zero
         trees.append(_sklearn_tree(m.tree_, value / total / len(members)))
-    attrs = _classifier_attrs(est, "proba", ["predict", "predict_proba", "score"], "nan")
-    return [_forest(trees, n_classes, attrs, np.zeros(n_classes))]
-
-
-def forest_regressor(est, ctx):
-    """DecisionTree, RandomForest and ExtraTrees regressors: mean leaf values."""
-    members = getattr(est, "estimators_", [est])
-    n_out = members[0].tree_.value.shape[1]
-    trees = [_sklearn_tree(m.tree_, m.tree_.value[:, :, 0] / len(members)) for m in members]
-    attrs = {"task": "regressor", "output": "value", "ravel": bool(n_out == 1), "compare": "float32",
-             "accepts": "nan", "methods": ["predict", "score"]}
-    return [_forest(trees, n_out, attrs, np.zeros(n_out))]
+    return [_forest(trees, n_classes, _attrs(est, n_classes, "proba", "nan"), np.zeros(n_classes))]
 
 
 def _gb_base(est, n_out):
@@ -116,8 +108,7 @@ def _gb_base(est, n_out):
     if type(est.init_).__name__ not in ("DummyClassifier", "DummyRegressor"):
         raise ValueError(
             f"{type(est).__name__}(init={type(est.init_).__name__}(...)) cannot be compiled: the init "
-            "estimator must be constant (the default, or init='zero')"
-        )
+            "estimator must be constant (the default, or init='zero')")
     row = np.zeros((1, est.n_features_in_), dtype=np.float32)
     raw = np.asarray(est.decision_function(row) if hasattr(est, "classes_") else est.predict(row),
                      dtype=np.float64).reshape(n_out)
@@ -137,14 +128,10 @@ def gradient_boosting(est, ctx):
             value = np.zeros((member.tree_.node_count, n_out))
             value[:, k] = member.tree_.value[:, 0, 0] * est.learning_rate
             trees.append(_sklearn_tree(member.tree_, value))
+    link = "identity"
     if hasattr(est, "classes_"):
         link = "softmax" if n_out > 1 else ("exp_logistic" if est.loss == "exponential" else "logistic")
-        attrs = _classifier_attrs(est, "raw", ["predict", "predict_proba", "decision_function", "score"],
-                                  "finite")
-        attrs.update(link=link, binary_rule="ge")
-    else:
-        attrs = {"task": "regressor", "output": "raw", "link": "identity", "ravel": True,
-                 "compare": "float32", "accepts": "finite", "methods": ["predict", "score"]}
+    attrs = _attrs(est, n_out, "raw", "finite", link=link, binary_rule="ge")
     return [_forest(trees, n_out, attrs, _gb_base(est, n_out))]
 
 
@@ -176,12 +163,8 @@ def hist_gradient_boosting(est, ctx):
     base = np.asarray(est._baseline_prediction, dtype=np.float64).reshape(n_out)
     # HistGradientBoosting compares float64 input with float64 thresholds: "input" compares in
     # the dtype the input arrives in, exactly.
+    link = "exp" if est.loss in ("poisson", "gamma") else "identity"
     if hasattr(est, "classes_"):
-        attrs = _classifier_attrs(est, "raw", ["predict", "predict_proba", "decision_function", "score"],
-                                  "any")
-        attrs.update(link="softmax" if n_out > 1 else "logistic", binary_rule="gt", compare="input")
-    else:
-        link = "exp" if est.loss in ("poisson", "gamma") else "identity"
-        attrs = {"task": "regressor", "output": "raw", "link": link, "ravel": True,
-                 "compare": "input", "accepts": "any", "methods": ["predict", "score"]}
+        link = "softmax" if n_out > 1 else "logistic"
+    attrs = _attrs(est, n_out, "raw", "any", "input", link=link, binary_rule="gt")
     return steps + [_forest(trees, n_out, attrs, base, bitsets)]

@@ -7,7 +7,7 @@ import functools
 
 import numpy as np
 
-from ._inputs import _require
+from ._inputs import _require, _width
 
 
 def output_spec(model, method):
@@ -64,13 +64,12 @@ def run_dask(model, method, X):
 
     dtype, trailing = output_spec(model, method)
     meta = np.empty((0,) * (1 + len(trailing)), dtype=dtype)
-    names = getattr(model, "feature_names_in_", None)
+    names = model.graph.feature_names_in
     if model.graph.inputs is None:  # numbers only: one float matrix a block, converted by io
         if names is not None and hasattr(X, "columns"):
-            X = X[[str(n) for n in names]]
+            X = X[names]
     elif isinstance(X, Table) or is_dask_frame(X):
         table = as_table(X)
-        names = None if names is None else [str(n) for n in names]
         if names is not None:
             _require(model, names, table.columns)
         elif len(table.columns) != model.n_features_in_:
@@ -79,11 +78,7 @@ def run_dask(model, method, X):
         return table.map_blocks(_apply_table, model, method, names, dtype=dtype,
                                 width=trailing[0] if trailing else None, meta=meta)
     arr = as_dask_array(X)
-    if arr.ndim != 2 or arr.shape[1] != model.n_features_in_:
-        raise ValueError(
-            f"X has shape {arr.shape}, but this compiled {model.graph.source} expects "
-            f"{model.n_features_in_} features"
-        )
+    _width(model, arr.shape)
     fn = functools.partial(_apply_block, model, method)
     if trailing:
         return arr.map_blocks(fn, dtype=dtype, chunks=(arr.chunks[0], trailing), meta=meta)

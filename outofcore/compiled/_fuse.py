@@ -19,8 +19,6 @@ import numpy as np
 from ._spec import Node
 
 _FOLDABLE_HEADS = {"linear_model": ("weight", "bias"), "mlp": ("weight0", "bias0")}
-
-
 _LARGEST_OFFSET = 4.0  # in units of the scaled output; see the module notes
 
 
@@ -36,13 +34,16 @@ def _into_product(node):
 
 def _centred(node):
     """An unclipped scaler that is ``(x - centre) * scale`` with every scale nonzero."""
-    return node.op == "affine" and node.attrs.get("clip") is None and bool(np.all(node.arrays["scale"] != 0))
+    return node.op == "affine" and _foldable(node) and bool(np.all(node.arrays["scale"] != 0))
 
 
 def _mergeable(first, second):
-    if not (_foldable(first) and _foldable(second)):
-        return False
-    return first.op != "affine" or second.op == "affine" or _into_product(first)
+    # Two scalers always merge; one far from zero is not folded into a product (module notes).
+    return _foldable(first) and _foldable(second) and (second.op == "affine" or _into_product(first))
+
+
+def _linear(weight, bias=None):
+    return Node("linear", {}, {"weight": weight, "bias": np.zeros(weight.shape[1]) if bias is None else bias})
 
 
 def _as_linear(node):
@@ -60,30 +61,28 @@ def _merge(first, second):
     w2, b2 = _as_linear(second)
     if first.op == "affine":
         s, o = first.arrays["scale"], first.arrays["offset"]
-        return Node("linear", {}, {"weight": s[:, None] * w2, "bias": o @ w2 + b2})
+        return _linear(s[:, None] * w2, o @ w2 + b2)
     w1, b1 = first.arrays["weight"], first.arrays["bias"]
-    return Node("linear", {}, {"weight": w1 @ w2, "bias": b1 @ w2 + b2})
+    return _linear(w1 @ w2, b1 @ w2 + b2)
 
 
 def _push(node, weight):
     """Nodes computing ``node(x) @ weight``."""
     k = weight.shape[1]
     if _into_product(node):
-        return [_merge(node, Node("linear", {}, {"weight": weight, "bias": np.zeros(k)}))]
+        return [_merge(node, _linear(weight))]
     if node.op == "onehot":
         table = np.vstack([weight, np.zeros((1, k))])  # row -1: no column set
         return [Node("embed", {"n_out": k, "accepts": "codes"}, {"table": table})]
     if node.op == "columns":
         branches, start = [], 0
         for branch in node.children:
-            rows = weight[start:start + branch.attrs["n_out"]]
+            rows, chain = weight[start:start + branch.attrs["n_out"]], branch.children
             start += branch.attrs["n_out"]
-            *head, last = branch.children or [None]
-            chain = (head + _push(last, rows)) if last is not None else [
-                Node("linear", {}, {"weight": rows, "bias": np.zeros(k)})]
+            chain = chain[:-1] + _push(chain[-1], rows) if chain else [_linear(rows)]
             branches.append(Node("chain", dict(branch.attrs, n_out=k), children=chain))
         return [Node("columns", {"n_out": k, "mode": "sum"}, children=branches)]
-    return [node, Node("linear", {}, {"weight": weight, "bias": np.zeros(k)})]
+    return [node, _linear(weight)]
 
 
 def fuse(steps, head):
@@ -110,7 +109,7 @@ def fuse(steps, head):
     weight, last = head.arrays[wkey], out[-1]
     arrays, attrs = dict(head.arrays), dict(head.attrs)
     if _into_product(last):
-        merged = _merge(out.pop(), Node("linear", {}, {"weight": weight, "bias": head.arrays[bkey]}))
+        merged = _merge(out.pop(), _linear(weight, head.arrays[bkey]))
         arrays.update({wkey: merged.arrays["weight"], bkey: merged.arrays["bias"]})
     elif head.op == "linear_model" and _centred(last):
         # (x - c) * s @ W + b == (x - c) @ (s W) + b: the centre is subtracted first, so nothing

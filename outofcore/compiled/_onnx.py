@@ -7,7 +7,6 @@ for transformers. Class labels (numbers or strings) are mapped inside the graph 
 over a constant, so onnxruntime returns the same labels as ``predict``.
 """
 
-import contextlib
 import importlib.util
 import logging
 import os
@@ -26,66 +25,38 @@ class _Exported(nn.Module):
 
     def forward(self, x):
         z = self.steps(x)
-        outs = []
-        for fn in self.fns:
-            out = fn(z)
-            outs.append(out.to(torch.int64) if out.dtype == torch.bool else out)
-        return tuple(outs)
+        outs = [fn(z) for fn in self.fns]
+        return tuple(out.to(torch.int64) if out.dtype == torch.bool else out for out in outs)
 
 
 def _plan(compiled, method):
     """(methods to export, output names) for the requested or default method."""
-    task = compiled._task
-    if method is not None:
-        if method not in compiled._fns:
-            raise ValueError(f"cannot export method={method!r}; this model offers {list(compiled._fns)}")
-        name = {"predict": "label" if task in ("classifier", "clusterer") else "variable",
-                "predict_proba": "probabilities", "decision_function": "scores",
-                "transform": "transformed"}[method]
-        return [method], [name]
-    if task == "classifier":
-        second = "predict_proba" if "predict_proba" in compiled._fns else "decision_function"
-        return ["predict", second], ["label", "probabilities" if second == "predict_proba" else "scores"]
-    if task == "clusterer":
-        return ["predict", "transform"], ["label", "distances"]
-    if task == "regressor":
-        return ["predict"], ["variable"]
-    return ["transform"], ["transformed"]
+    task, fns = compiled._task, compiled._fns
+    if method is not None and method not in fns:
+        raise ValueError(f"cannot export method={method!r}; this model offers {list(fns)}")
+    names = {"predict": "label" if task in ("classifier", "clusterer") else "variable",
+             "predict_proba": "probabilities", "decision_function": "scores",
+             "transform": "distances" if task == "clusterer" and method is None else "transformed"}
+    default = {"classifier": ["predict", "predict_proba" if "predict_proba" in fns else "decision_function"],
+               "clusterer": ["predict", "transform"], "regressor": ["predict"]}.get(task, ["transform"])
+    methods = default if method is None else [method]
+    return methods, [names[m] for m in methods]
 
 
 def _map_labels(model, classes):
     """Rewrite the ``label`` output from class index to class value with a Gather node."""
-    import onnx
     from onnx import helper, numpy_helper
 
     graph = model.graph
-    out = next(o for o in graph.output if o.name == "label")
     values = np.asarray(classes)
-    if values.dtype.kind in "OUS":
-        values = values.astype(object)
-        elem = onnx.TensorProto.STRING
-    else:
-        elem = helper.np_dtype_to_tensor_dtype(values.dtype)
+    # Text labels (bytes too) become an ONNX string tensor; numbers keep their type.
+    labels = numpy_helper.from_array(values.astype(object) if values.dtype.kind in "OUS" else values,
+                                     name="class_labels")
     for node in graph.node:
         node.output[:] = ["label_index" if o == "label" else o for o in node.output]
-    graph.initializer.append(numpy_helper.from_array(values, name="class_labels"))
+    graph.initializer.append(labels)
     graph.node.append(helper.make_node("Gather", ["class_labels", "label_index"], ["label"], axis=0))
-    out.type.tensor_type.elem_type = elem
-
-
-@contextlib.contextmanager
-def _quiet_exporter():
-    # The exporter logs a line per optional torchvision op it skips and, in torch 2.13, warns
-    # about its own use of a deprecated pytree API: neither concerns the exported model.
-    logger = logging.getLogger("torch.onnx._internal.exporter._registration")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
-            yield
-    finally:
-        logger.setLevel(level)
+    next(o for o in graph.output if o.name == "label").type.tensor_type.elem_type = labels.data_type
 
 
 def to_onnx(compiled, path, *, method=None, opset=None):
@@ -108,10 +79,19 @@ def to_onnx(compiled, path, *, method=None, opset=None):
     x = torch.zeros((2, compiled.n_features_in_), dtype=compiled._tdtype, device=compiled.device)
     batch = torch.export.Dim("batch")
     kwargs = {} if opset is None else {"opset_version": opset}
-    with _quiet_exporter():
-        program = torch.onnx.export(module, (x,), input_names=["X"], output_names=names,
-                                    dynamic_shapes={"x": {0: batch}}, dynamo=True,
-                                    external_data=False, verbose=False, **kwargs)
+    # The exporter logs a line per optional torchvision op it skips and, in torch 2.13, warns
+    # about its own use of a deprecated pytree API: neither concerns the exported model.
+    logger = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+            program = torch.onnx.export(module, (x,), input_names=["X"], output_names=names,
+                                        dynamic_shapes={"x": {0: batch}}, dynamo=True,
+                                        external_data=False, verbose=False, **kwargs)
+    finally:
+        logger.setLevel(level)
     model = program.model_proto
     if "label" in names and compiled._task == "classifier":
         _map_labels(model, compiled.classes_)

@@ -6,6 +6,8 @@ encoders) registers with the same converter (:func:`register`). Built on first u
 process that only loads saved models imports neither scikit-learn nor outofcore's estimators.
 """
 
+import importlib
+
 import numpy as np
 
 from . import _convert_encoders as enc
@@ -22,12 +24,8 @@ _REGISTRY = {}
 
 def _table():
     """(converter, classes) of every supported class: ``module.Class`` names, scikit-learn's
-    relative to ``sklearn``. outofcore's own estimators (``outofcore.*``) are the only names
-    compiled/ takes from outside itself, besides the helpers _dask.py imports.
-
-    Classes are looked up by name: one that a scikit-learn version no longer has (the
-    PassiveAggressive estimators, removed in 1.10) is simply not registered.
-    """
+    relative to ``sklearn``, looked up by name: one that a scikit-learn version no longer has (the
+    PassiveAggressive estimators, removed in 1.10) is simply not registered."""
     return [
         (pre.standard_scaler, "preprocessing.StandardScaler outofcore.preprocessing.scalers.StandardScaler"),
         (pre.minmax_scaler, "preprocessing.MinMaxScaler outofcore.preprocessing.scalers.MinMaxScaler"),
@@ -41,11 +39,10 @@ def _table():
         (enc.one_hot_encoder, "preprocessing.OneHotEncoder outofcore.preprocessing.encoders.OneHotEncoder"),
         (enc.ordinal_encoder, "preprocessing.OrdinalEncoder outofcore.preprocessing.encoders.OrdinalEncoder"),
         (pre.pca, "decomposition.PCA decomposition.IncrementalPCA"),
-        (lin.linear_classifier, "linear_model.SGDClassifier linear_model.Perceptron "
+        (lin.linear_model, "linear_model.SGDClassifier linear_model.Perceptron "
          "linear_model.PassiveAggressiveClassifier linear_model.LogisticRegression "
-         "linear_model.LogisticRegressionCV linear_model.RidgeClassifier "
-         "linear_model.RidgeClassifierCV svm.LinearSVC"),
-        (lin.linear_regressor, "linear_model.SGDRegressor linear_model.PassiveAggressiveRegressor "
+         "linear_model.LogisticRegressionCV linear_model.RidgeClassifier linear_model.RidgeClassifierCV "
+         "svm.LinearSVC linear_model.SGDRegressor linear_model.PassiveAggressiveRegressor "
          "linear_model.LinearRegression linear_model.Ridge linear_model.RidgeCV linear_model.Lasso "
          "linear_model.LassoCV linear_model.ElasticNet linear_model.ElasticNetCV svm.LinearSVR"),
         (lin.multinomial_nb, "naive_bayes.MultinomialNB"),
@@ -53,9 +50,8 @@ def _table():
         (lin.gaussian_nb, "naive_bayes.GaussianNB"),
         (lin.kmeans, "cluster.KMeans cluster.MiniBatchKMeans"),
         (lin.mlp, "neural_network.MLPClassifier neural_network.MLPRegressor"),
-        (trees.forest_classifier, "tree.DecisionTreeClassifier tree.ExtraTreeClassifier "
-         "ensemble.RandomForestClassifier ensemble.ExtraTreesClassifier"),
-        (trees.forest_regressor, "tree.DecisionTreeRegressor tree.ExtraTreeRegressor "
+        (trees.forest, "tree.DecisionTreeClassifier tree.ExtraTreeClassifier ensemble.RandomForestClassifier "
+         "ensemble.ExtraTreesClassifier tree.DecisionTreeRegressor tree.ExtraTreeRegressor "
          "ensemble.RandomForestRegressor ensemble.ExtraTreesRegressor"),
         (trees.gradient_boosting, "ensemble.GradientBoostingClassifier ensemble.GradientBoostingRegressor"),
         (trees.hist_gradient_boosting, "ensemble.HistGradientBoostingClassifier "
@@ -66,23 +62,17 @@ def _table():
     ]
 
 
-def _build():
-    import importlib
-
-    table = {}
-    for converter, names in _table():
-        for name in names.split():
-            module, cls = name.rsplit(".", 1)
-            mod = importlib.import_module(module if module.startswith("outofcore") else f"sklearn.{module}")
-            if hasattr(mod, cls):
-                table[getattr(mod, cls)] = converter
-    return table
-
-
 def registry():
-    """The class-to-converter dict (built once)."""
+    """The class-to-converter dict, built on first use."""
     if not _REGISTRY:
-        _REGISTRY.update(_build())
+        table = {}
+        for converter, names in _table():
+            for name in names.split():
+                module, cls = (name if name.startswith("outofcore") else f"sklearn.{name}").rsplit(".", 1)
+                mod = importlib.import_module(module)
+                if hasattr(mod, cls):
+                    table[getattr(mod, cls)] = converter
+        _REGISTRY.update(table)
     return _REGISTRY
 
 
@@ -97,34 +87,30 @@ class Context:
     """Where an estimator sits: ``final`` (it is the last step), ``raw`` (the input columns it
     reads directly, or None after another step), ``imputer`` (a SimpleImputer just before an
     encoder, folded into its lookups), ``where`` (for messages). Converters of ``raw`` columns
-    set ``reads``: the tensor columns (see :func:`convert`) they read."""
+    set ``reads``: the tensor columns (see :func:`convert`) they read, each made by :meth:`add`."""
 
     def __init__(self, builder, raw, final, where, imputer=None):
         self.builder, self.raw, self.final, self.where, self.imputer = builder, raw, final, where, imputer
         self.reads = None
 
-    def lookup(self, column, spec):
-        """Add a tensor column holding input ``column`` mapped by ``spec``; returns its index."""
-        self.builder.append({"source": int(column), "lookup": spec})
+    def add(self, spec):
+        """Add the tensor column ``spec`` (an input spec of :class:`Graph`); returns its index."""
+        self.builder.append(spec)
         return len(self.builder) - 1
 
     def convert(self, est):
         """Nodes of ``est`` placed where this estimator is (for estimators holding others)."""
-        steps, head = _convert(est, self)
-        return steps + ([head] if head is not None else [])
+        return _convert(est, self)
 
 
 def _numeric(ctx):
     """The tensor columns of the raw input columns as numbers (shared between readers)."""
     found = {spec["source"]: i for i, spec in reversed(list(enumerate(ctx.builder)))
              if len(spec) == 1}  # {"source": i} alone: the column as numbers
-    out = []
     for column in ctx.raw:
         if column not in found:
-            ctx.builder.append({"source": int(column)})
-            found[column] = len(ctx.builder) - 1
-        out.append(found[column])
-    return out
+            found[column] = ctx.add({"source": int(column)})
+    return [found[column] for column in ctx.raw]
 
 
 def _check_fitted(est, where):
@@ -137,33 +123,30 @@ def _check_fitted(est, where):
 
 
 def _convert(est, ctx):
-    """``(steps, head)`` of one estimator; sets ``ctx.reads`` when it reads raw columns."""
+    """Nodes of one estimator, its head last; sets ``ctx.reads`` when it reads raw columns."""
     converter = registry().get(type(est))
     if converter is None:
         names = sorted({cls.__name__ for cls in registry()})
         raise TypeError(
             f"{ctx.where}cannot compile {type(est).__module__}.{type(est).__name__}: no converter for "
-            f"it. Supported: {', '.join(names)} (and 'passthrough'/'drop' steps)."
-        )
+            f"it. Supported: {', '.join(names)} (and 'passthrough'/'drop' steps).")
     _check_fitted(est, ctx.where)
     nodes = converter(est, ctx)
     if ctx.raw is not None and ctx.reads is None:
         ctx.reads = _numeric(ctx)
-    head = nodes.pop() if nodes and nodes[-1].op in HEAD_OPS else None
-    if head is not None and not ctx.final:
+    if nodes and nodes[-1].op in HEAD_OPS and not ctx.final:
         raise TypeError(f"{ctx.where}{type(est).__name__} predicts but does not transform, so it can "
                         "only be the last step of a pipeline")
-    return nodes, head
+    return nodes
 
 
 def _is_identity(est):
-    return est is None or (isinstance(est, str) and est == "passthrough") or (
-        type(est).__name__ == "FunctionTransformer" and est.func is None)
+    return est in (None, "passthrough") or (type(est).__name__ == "FunctionTransformer" and est.func is None)
 
 
 def _pipeline(pipe, ctx):
     named = [(name, est) for name, est in pipe.steps if not _is_identity(est)]
-    nodes, raw, reads, head, i = [], ctx.raw, None, None, 0
+    nodes, raw, i = [], ctx.raw, 0
     while i < len(named):
         (name, est), imputer = named[i], None
         if (raw is not None and type(est).__name__ == "SimpleImputer" and i + 1 < len(named)
@@ -171,14 +154,11 @@ def _pipeline(pipe, ctx):
             imputer, (name, est), i = est, named[i + 1], i + 1  # folds into the encoder's lookups
         last = ctx.final and i == len(named) - 1
         sub = Context(ctx.builder, raw, last, f"{ctx.where}step {name!r} of the Pipeline: ", imputer)
-        steps, sub_head = _convert(est, sub)
-        if raw is not None:
-            reads, raw = sub.reads, None
-        nodes += steps
-        head = sub_head if last else head
+        nodes += sub.convert(est)  # only the last step may end in a head
+        if raw is not None:  # the first step reads the input columns
+            ctx.reads, raw = sub.reads, None
         i += 1
-    ctx.reads = reads if reads is not None or ctx.raw is None else _numeric(ctx)
-    return nodes + ([head] if head is not None else [])
+    return nodes
 
 
 def _incremental(model, ctx):
@@ -214,15 +194,12 @@ def _column_transformer(ct, ctx):
     branches, width = [], 0
     for name, trans, columns in ct.transformers_:
         idx = _column_indices(ct, columns)
-        if (isinstance(trans, str) and trans == "drop") or not idx:
+        if trans == "drop" or not idx:
             continue
         raw = None if ctx.raw is None else [ctx.raw[i] for i in idx]
         sub = Context(ctx.builder, raw, False, f"{ctx.where}transformer {name!r} of the ColumnTransformer: ")
-        if _is_identity(trans):
-            chain, reads = [], (None if raw is None else _numeric(sub))
-        else:
-            chain, _ = _convert(trans, sub)
-            reads = sub.reads
+        chain = [] if _is_identity(trans) else _convert(trans, sub)
+        reads = _numeric(sub) if raw is not None and sub.reads is None else sub.reads
         n = len(reads) if isinstance(reads, list) else len(idx)  # lookups may widen (dates)
         for node in chain:
             n = node.width(n)
@@ -241,8 +218,9 @@ def convert(model):
     _check_fitted(model, "")
     n_in = _n_features_in(model)
     ctx = Context(builder, list(range(n_in)), True, "")
-    steps, head = _convert(model, ctx)
-    if ctx.reads not in (None, "all"):
+    steps = _convert(model, ctx)
+    head = steps.pop() if steps and steps[-1].op in HEAD_OPS else None
+    if ctx.reads != "all":
         builder[:] = [builder[i] for i in ctx.reads]  # the first step reads these, in this order
     if builder == [{"source": i} for i in range(n_in)]:
         builder = None

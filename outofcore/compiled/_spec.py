@@ -81,63 +81,40 @@ class Graph:
     def to_json(self):
         """Split into a JSON-serialisable dict and a flat ``{key: ndarray}`` mapping."""
         arrays = {}
-        doc = {
-            "format": FORMAT_NAME,
-            "version": FORMAT_VERSION,
-            "n_features_in": int(self.n_features_in),
-            "feature_names_in": self.feature_names_in,
-            "source": self.source,
-            "inputs": self.inputs,
-            "steps": [_node_to_json(n, f"s{i}", arrays) for i, n in enumerate(self.steps)],
-            "head": None if self.head is None else _node_to_json(self.head, "h", arrays),
-        }
+        doc = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "n_features_in": int(self.n_features_in),
+               "feature_names_in": self.feature_names_in, "source": self.source, "inputs": self.inputs,
+               "steps": [_node_to_json(n, f"s{i}", arrays) for i, n in enumerate(self.steps)],
+               "head": None if self.head is None else _node_to_json(self.head, "h", arrays)}
         return doc, arrays
 
     @classmethod
     def from_json(cls, doc, arrays):
         """Rebuild a graph from :meth:`to_json`'s two halves."""
         if doc.get("format") != FORMAT_NAME:
-            raise ValueError(
-                f"not an outofcore compiled model (format {doc.get('format')!r}); "
-                "write one with CompiledPipeline.save"
-            )
+            raise ValueError(f"not an outofcore compiled model (format {doc.get('format')!r}); "
+                             "write one with CompiledPipeline.save")
         if doc.get("version", 0) != FORMAT_VERSION:
-            raise ValueError(
-                f"compiled model format version {doc.get('version')} is not the one this outofcore "
-                f"reads ({FORMAT_VERSION}); compile the model again with this version"
-            )
-        head = doc["head"]
-        return cls(
-            steps=[_node_from_json(n, arrays) for n in doc["steps"]],
-            head=None if head is None else _node_from_json(head, arrays),
-            n_features_in=doc["n_features_in"],
-            feature_names_in=doc["feature_names_in"],
-            source=doc.get("source", ""),
-            inputs=doc.get("inputs"),
-        )
+            raise ValueError(f"compiled model format version {doc.get('version')} is not the one this "
+                             f"outofcore reads ({FORMAT_VERSION}); compile the model again with this version")
+        return cls(steps=[_node_from_json(n, arrays) for n in doc["steps"]],
+                   head=None if doc["head"] is None else _node_from_json(doc["head"], arrays),
+                   n_features_in=doc["n_features_in"], feature_names_in=doc["feature_names_in"],
+                   source=doc.get("source", ""), inputs=doc.get("inputs"))
 
 
 def _node_to_json(node, prefix, arrays):
-    names = {}
-    for name, value in node.arrays.items():
-        key = f"{prefix}.{name}"
-        arrays[key] = np.ascontiguousarray(value)
-        names[name] = key
-    return {
-        "op": node.op,
-        "attrs": node.attrs,
-        "arrays": names,
-        "children": [_node_to_json(c, f"{prefix}.{i}", arrays) for i, c in enumerate(node.children)],
-    }
+    names = {name: f"{prefix}.{name}" for name in node.arrays}
+    arrays.update({key: np.ascontiguousarray(node.arrays[name]) for name, key in names.items()})
+    return {"op": node.op, "attrs": node.attrs, "arrays": names,
+            "children": [_node_to_json(c, f"{prefix}.{i}", arrays) for i, c in enumerate(node.children)]}
 
 
 def _node_from_json(doc, arrays):
     try:
         node_arrays = {name: arrays[key] for name, key in doc["arrays"].items()}
     except KeyError as exc:
-        raise ValueError(
-            f"compiled model is missing the array {exc.args[0]!r}; the file is damaged"
-        ) from None
+        raise ValueError(f"compiled model is missing the array {exc.args[0]!r}; "
+                         "the file is damaged") from None
     return Node(doc["op"], doc["attrs"], node_arrays, [_node_from_json(c, arrays) for c in doc["children"]])
 
 
@@ -149,10 +126,8 @@ def labels_to_json(classes):
         return {"values": [cast(c) for c in classes], "dtype": classes.dtype.str}
     if all(isinstance(c, str) for c in classes):
         return {"values": [str(c) for c in classes], "dtype": "object"}
-    raise TypeError(
-        f"class labels of type {type(classes[0]).__name__} cannot be stored in a compiled model; "
-        "use integer, float or string labels"
-    )
+    raise TypeError(f"class labels of type {type(classes[0]).__name__} cannot be stored in a compiled "
+                    "model; use integer, float or string labels")
 
 
 def labels_from_json(doc):

@@ -139,8 +139,9 @@ class Embed(Module):
 
 
 class Distances(Module):
-    """Euclidean distance to each k-means centre ``c``, about the centres' mean ``m`` (float32 keeps the digits
-    ``|x|^2 - 2x.c + |c|^2`` cancels far from the origin): ``|x - m|^2 - 2(x - m).(c - m) + |c - m|^2``."""
+    """Euclidean distance to each k-means centre ``c``, about the centres' mean ``m`` (float32 keeps
+    the digits ``|x|^2 - 2x.c + |c|^2`` cancels far from the origin):
+    ``|x - m|^2 - 2(x - m).(c - m) + |c - m|^2``."""
 
     def __init__(self, node, dtype, device):
         super().__init__(node, dtype, device)
@@ -157,17 +158,11 @@ class Distances(Module):
         return sq.clamp_(min=0).sqrt_()
 
 
-class Chain(nn.Module):
+class Chain(nn.Sequential):
     """Transforms applied one after the other."""
 
     def __init__(self, modules):
-        super().__init__()
-        self.steps = nn.ModuleList(modules)
-
-    def forward(self, x):
-        for step in self.steps:
-            x = step(x)
-        return x
+        super().__init__(*modules)
 
 
 class Columns(nn.Module):
@@ -189,12 +184,7 @@ class Columns(nn.Module):
     def forward(self, x):
         parts = [branch(x.index_select(1, getattr(self, f"cols{i}")) if self.select[i] else x)
                  for i, branch in enumerate(self.branches)]
-        if self.sum:
-            out = parts[0]
-            for part in parts[1:]:
-                out = out + part
-            return out
-        return torch.cat(parts, dim=1)
+        return sum(parts[1:], parts[0]) if self.sum else torch.cat(parts, dim=1)
 
 
 _MODULES = {"affine": Affine, "linear": Linear, "impute": Impute, "normalize": Normalize, "poly": Poly,
