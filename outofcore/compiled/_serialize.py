@@ -6,7 +6,6 @@ scikit-learn.
 
 import json
 import os
-import secrets
 
 from ._spec import Graph
 
@@ -14,35 +13,20 @@ _KEY = "outofcore.compiled"
 
 
 def save(compiled, path, *, overwrite=False):
-    """Write ``compiled`` to ``path``: a file beside it first, then renamed into place.
-
-    The file gets the mode the user's umask gives; an existing ``path`` is replaced only with
-    ``overwrite=True``, and a reader never sees a half-written file.
-    """
+    """Write ``compiled`` to ``path`` (a file path or fsspec URL) through the package's one
+    writer, :func:`outofcore.io.files.publishing`: complete or not at all, an existing file
+    replaced only with ``overwrite=True``, the mode the user's umask gives."""
+    import fsspec
     from safetensors.numpy import save as to_bytes
 
-    path = os.fspath(path)
-    if not overwrite and os.path.exists(path):
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    from outofcore.io.files import publishing
+
     doc, arrays = compiled.graph.to_json()
     doc["options"] = {"dtype": compiled.dtype}
-    folder, name = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
     data = to_bytes(arrays, metadata={_KEY: json.dumps(doc)})
-    # Created here, not by safetensors, so that the umask sets its mode (0o666 less the mask).
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)  # fails if path appeared meanwhile: never clobbers
-    except FileExistsError:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    fs, dest = fsspec.core.url_to_fs(os.fspath(path))
+    with publishing(dest, overwrite=overwrite, fs=fs) as tmp, fs.open(tmp, "wb") as f:
+        f.write(data)
 
 
 def read(path):
