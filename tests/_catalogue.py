@@ -151,6 +151,14 @@ NUMERIC = {
         preprocessing.Normalizer(norm="max"), linear_model.SGDClassifier(random_state=0)), "X", "two"),
     "poly-3": (lambda: pipeline.make_pipeline(preprocessing.StandardScaler(),
                                               preprocessing.PolynomialFeatures(degree=3)), "X", None),
+    "poly+normalizer-columns+ridge": (lambda: pipeline.make_pipeline(compose.ColumnTransformer([
+        ("poly", preprocessing.PolynomialFeatures(2), [0, 1, 2]),
+        ("norm", preprocessing.Normalizer(), [3, 4, 5])]), linear_model.Ridge()), "X", "values"),
+    "poly-2+logistic-3": (lambda: pipeline.make_pipeline(preprocessing.StandardScaler(),
+        preprocessing.PolynomialFeatures(2, include_bias=False), linear_model.LogisticRegression(max_iter=500)),
+        "X", "three"),
+    "normalizer-l2+mlp": (lambda: pipeline.make_pipeline(preprocessing.Normalizer(), neural_network.MLPClassifier(
+        hidden_layer_sizes=(5,), max_iter=300, random_state=0)), "X", "two"),
     "poly-interactions+ridge": (lambda: pipeline.make_pipeline(
         preprocessing.StandardScaler(), preprocessing.PolynomialFeatures(interaction_only=True,
                                                                          include_bias=False),

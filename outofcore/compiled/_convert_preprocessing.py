@@ -68,7 +68,7 @@ def polynomial_features(est, ctx):
     for j, row in enumerate(powers):
         idx = np.repeat(np.arange(n_in), row)
         factors[j, :len(idx)] = idx
-    return [Node("poly", {"n_out": int(n_out)}, {"factors": factors})]
+    return [Node("poly", {"n_out": int(n_out), "n_in": int(n_in)}, {"factors": factors})]
 
 
 def simple_imputer(est, ctx):

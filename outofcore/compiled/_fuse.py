@@ -66,6 +66,11 @@ def _merge(first, second):
     return _linear(w1 @ w2, b1 @ w2 + b2)
 
 
+def _quadratic(node):
+    """A PolynomialFeatures of degree 2 (converted with its input width)."""
+    return node.op == "poly" and node.arrays["factors"].shape[1] == 2 and "n_in" in node.attrs
+
+
 def _push(node, weight):
     """Nodes computing ``node(x) @ weight``."""
     k = weight.shape[1]
@@ -74,6 +79,15 @@ def _push(node, weight):
     if node.op == "onehot":
         table = np.vstack([weight, np.zeros((1, k))])  # row -1: no column set
         return [Node("embed", {"n_out": k, "accepts": "codes"}, {"table": table})]
+    if node.op == "normalize":  # (x / |x|) @ W == (x @ W) / |x|: the normalised rows are never built
+        return [Node("normalize", dict(node.attrs, n_out=k), {"weight": weight})]
+    if _quadratic(node):
+        # Degree-2 products times W: per output the quadratic form x1' A x1 of x1 = [x, 1], with
+        # A[a, b] the weight of the product of columns a and b; the products are never built.
+        n = node.attrs["n_in"] + 1
+        form = np.zeros((n, n, k))
+        np.add.at(form, (node.arrays["factors"][:, 0], node.arrays["factors"][:, 1]), weight)
+        return [Node("quadratic", {"n_out": k}, {"form": form})]
     if node.op == "columns":
         branches, start = [], 0
         for branch in node.children:
@@ -116,7 +130,7 @@ def fuse(steps, head):
         # cancels, and the scaler costs no pass of its own over the block.
         scale, offset = out.pop().arrays["scale"], last.arrays["offset"]
         arrays.update({wkey: scale[:, None] * weight, "centre": -offset / scale})
-    elif last.op in ("onehot", "columns"):
+    elif last.op in ("onehot", "columns", "normalize") or _quadratic(last):
         out[-1:] = _push(out[-1], weight)
         del arrays[wkey]  # the steps now end in the layer's pre-activation, less its bias
         attrs["fused_input"] = True

@@ -90,7 +90,8 @@ def _row_floats(nodes, width):
         big = {"distances": "centers", "kmeans": "centers", "gaussian_nb": "theta"}.get(node.op)
         total += node.arrays[big].size if big else (  # differences to every centre or class
             6 * len(node.arrays["roots"]) if node.op == "trees" else
-            node.width(width) * (width if node.op == "embed" else 1))  # embed: rows gathered
+            node.width(width) * (width + (node.op == "quadratic") if node.op in ("embed", "quadratic")
+                                 else 1))  # embed: rows gathered; quadratic: x1 times the form
         width = node.width(width)
     return total
 

@@ -65,32 +65,40 @@ class Impute(Module):
         return torch.cat([out, self.mask(x.index_select(1, self.indicator)).to(out.dtype)], dim=1)
 
 
-_NORMS = {"l1": lambda x: x.abs().sum(dim=1, keepdim=True),
-          "l2": lambda x: (x * x).sum(dim=1, keepdim=True).sqrt(),
-          "max": lambda x: x.abs().amax(dim=1, keepdim=True)}
+_NORMS = {"l1": 1.0, "l2": 2.0, "max": float("inf")}  # the ord of torch.linalg.vector_norm
 
 
 class Normalize(Module):
-    """Normalizer: rows divided by their l1, l2 or max norm; rows of norm 0 stay as they are."""
+    """Normalizer: rows divided by their l1, l2 or max norm; rows of norm 0 stay as they are.
+    With a ``weight`` (a linear layer pushed into it), the rows times it, divided by the norm."""
 
     def __init__(self, node, dtype, device):
         super().__init__(node, dtype, device)
-        self.measure = _NORMS[self.norm]
+        self.ord = _NORMS[self.norm]
+        self.project = "weight" in node.arrays
 
     def forward(self, x):
-        norm = self.measure(x)
-        return x / torch.where(norm == 0, torch.ones_like(norm), norm)
+        norm = torch.linalg.vector_norm(x, ord=self.ord, dim=1, keepdim=True)
+        return (x @ self.weight if self.project else x) / norm.masked_fill_(norm == 0, 1.0)
 
 
 class Poly(Module):
     """PolynomialFeatures: products of input columns (a column of ones pads lower degrees)."""
 
     def forward(self, x):
-        x1 = torch.cat([x, torch.ones_like(x[:, :1])], dim=1)
+        x1 = torch.nn.functional.pad(x, (0, 1), value=1.0)
         out = x1.index_select(1, self.factors[:, 0])
         for d in range(1, self.factors.shape[1]):
             out = out * x1.index_select(1, self.factors[:, d])
         return out
+
+
+class Quadratic(Module):
+    """Degree-2 products times a weight matrix: output ``c`` is ``x1' form[:, :, c] x1``, x1 = [x, 1]."""
+
+    def forward(self, x):
+        x1 = torch.nn.functional.pad(x, (0, 1), value=1.0)
+        return torch.einsum("na,abk,nb->nk", x1, self.form, x1)
 
 
 class Binarize(Module):
@@ -173,21 +181,28 @@ class Columns(nn.Module):
         super().__init__()
         self.branches = nn.ModuleList(build(c, dtype, device) for c in node.children)
         self.sum = node.attrs.get("mode") == "sum"
-        self.select = []
+        self.select = []  # per branch: None (every column), a slice (a view), or an index buffer
         for i, child in enumerate(node.children):
             cols = child.attrs["columns"]
-            if cols is not None:
+            if cols is not None and list(cols) == list(range(cols[0], cols[0] + len(cols))):
+                cols = slice(cols[0], cols[0] + len(cols))
+            elif cols is not None:
                 self.register_buffer(f"cols{i}", torch.as_tensor(cols, dtype=torch.int64, device=device),
                                      persistent=False)
-            self.select.append(cols is not None)
+                cols = f"cols{i}"
+            self.select.append(cols)
+
+    def _columns(self, x, i):
+        cols = self.select[i]
+        return x if cols is None else x[:, cols] if isinstance(cols, slice) else x.index_select(1, getattr(self, cols))
 
     def forward(self, x):
-        parts = [branch(x.index_select(1, getattr(self, f"cols{i}")) if self.select[i] else x)
-                 for i, branch in enumerate(self.branches)]
+        parts = [branch(self._columns(x, i)) for i, branch in enumerate(self.branches)]
         return sum(parts[1:], parts[0]) if self.sum else torch.cat(parts, dim=1)
 
 
 _MODULES = {"affine": Affine, "linear": Linear, "impute": Impute, "normalize": Normalize, "poly": Poly,
+            "quadratic": Quadratic,
             "binarize": Binarize, "recode": Recode, "onehot": OneHot, "embed": Embed,
             "distances": Distances, "columns": Columns}
 
