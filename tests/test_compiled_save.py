@@ -204,3 +204,21 @@ def test_table_model_roundtrip_keeps_vocabularies(tmp_path):
         assert_values_close(loaded.predict_proba(rows), model.predict_proba(rows))
     header = (tmp_path / "m.safetensors").read_bytes()[:200_000]
     assert b'"keys": [\\"blue\\"' in header or b"blue" in header
+
+
+def test_save_writes_to_an_fsspec_url(models, classification_data, tmp_path):
+    """A model saved to object storage (fsspec's memory filesystem here) holds the same model:
+    copied to a local file, it loads and predicts as the compiled model does."""
+    import fsspec
+
+    X, _ = classification_data
+    compiled = ooc.compile_pipeline(models["forest"])
+    compiled.save("memory://models/forest.safetensors")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        compiled.save("memory://models/forest.safetensors")
+    fs = fsspec.filesystem("memory")
+    (tmp_path / "local.safetensors").write_bytes(fs.cat("/models/forest.safetensors"))
+    assert fs.ls("/models", detail=False) == ["/models/forest.safetensors"]
+    np.testing.assert_array_equal(ooc.load_compiled(tmp_path / "local.safetensors").predict(X),
+                                  compiled.predict(X))
+    fs.rm("/models", recursive=True)
