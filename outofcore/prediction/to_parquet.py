@@ -8,8 +8,9 @@ Everything is written beside ``dest`` (:func:`outofcore.io.files.publishing`) an
 place only when every part succeeded, so a failure never leaves a half-written ``dest``.
 
 Numeric features are built straight into a float block lent from one slice to the next
-(:class:`_Buffers`); a table with string, category or timestamp features is handed to the model
-as a DataFrame (a compiled model takes the arrow table as it is).
+(:class:`_Buffers`); a compiled model on the CPU gets each slice a cache-sized tile of rows at a
+time, so its block is read while still in the cache. A table with string, category or timestamp
+features is handed to the model as a DataFrame (a compiled model takes the arrow table as it is).
 
 A part task never raises: it returns its error, so ``dask.compute`` waits for every part before
 the temporary output is removed (a raising task would return control while sibling parts still
