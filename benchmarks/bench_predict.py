@@ -7,13 +7,15 @@ Contenders, each in its own process on the same files, alternating:
 * ``dask``: ``dd.read_parquet(src).map_partitions(predict).to_parquet(dest)``;
 * ``polars`` and ``polars-compiled``: ``pl.scan_parquet(src).map_batches(predict)
   .sink_parquet(dest)`` with the scikit-learn model and with the compiled one (polars' streaming
-  engine, all cores; one output file, as polars writes it);
+  engine, all cores; one output file, as polars writes it; snappy, as the others write);
 * ``floor-read-write``: the same parts read (id and features) and written back (id and a label
-  column) with pyarrow on the same two threads, no model: what the I/O alone costs.
+  column of mixed labels, encoded as outofcore encodes its outputs) with pyarrow on the same two
+  threads, no model: what the I/O alone costs.
 
     python benchmarks/bench_predict.py                   # 5M rows, median of 3
     python benchmarks/bench_predict.py --headline 20     # generate -> fit -> predict, 20M rows
-    python benchmarks/bench_predict.py --source ../other # add outofcore from another checkout
+    python benchmarks/bench_predict.py --source ../other # add outofcore (and compiled) from
+                                                         # another checkout
 
 The model is scikit-learn's Pipeline(StandardScaler, SGDClassifier) fitted in memory on the first
 part and pickled once; every contender loads the same pickle.
@@ -22,6 +24,7 @@ part and pickled once; every contender loads the same pickle.
 import argparse
 import pickle
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -50,10 +53,10 @@ def run_outofcore(args):
 
     h.import_outofcore()  # before the clock, as dask's runner imports dask.dataframe
     model, dest = _model(args.model), _fresh(args.dest)
-    start = h.clock()
+    start, cpu = h.clock(), h.cpu_seconds()
     ooc.predict_to_parquet(model, args.src, dest, keep=["id"])
-    return dict(seconds=time.perf_counter() - start, peak_mb=h.peak_rss_mb(),
-                rows=_rows(dest))
+    return dict(seconds=time.perf_counter() - start, cpu=h.cpu_seconds() - cpu,
+                peak_mb=h.peak_rss_mb(), rows=_rows(dest))
 
 
 def run_compiled(args):
@@ -62,10 +65,10 @@ def run_compiled(args):
     # Compiled once, before the clock: importing torch alone takes seconds.
     h.import_outofcore()
     model, dest = ooc.compile_pipeline(_model(args.model)), _fresh(args.dest)
-    start = h.clock()
+    start, cpu = h.clock(), h.cpu_seconds()
     ooc.predict_to_parquet(model, args.src, dest, keep=["id"])
-    return dict(seconds=time.perf_counter() - start, peak_mb=h.peak_rss_mb(),
-                rows=_rows(dest))
+    return dict(seconds=time.perf_counter() - start, cpu=h.cpu_seconds() - cpu,
+                peak_mb=h.peak_rss_mb(), rows=_rows(dest))
 
 
 def run_dask(args):
@@ -79,12 +82,12 @@ def run_dask(args):
         return pd.DataFrame({"id": frame["id"].to_numpy(),
                              "prediction": model.predict(frame[names])}, index=frame.index)
 
-    start = h.clock()
+    start, cpu = h.clock(), h.cpu_seconds()
     frame = dd.read_parquet(args.src, columns=["id"] + names)
     meta = pd.DataFrame({"id": pd.Series(dtype="int64"), "prediction": pd.Series(dtype="int64")})
     frame.map_partitions(predict, meta=meta).to_parquet(dest, write_index=False)
-    return dict(seconds=time.perf_counter() - start, peak_mb=h.peak_rss_mb(),
-                rows=_rows(dest))
+    return dict(seconds=time.perf_counter() - start, cpu=h.cpu_seconds() - cpu,
+                peak_mb=h.peak_rss_mb(), rows=_rows(dest))
 
 
 def _run_polars(args, compiled):
@@ -108,13 +111,13 @@ def _run_polars(args, compiled):
             X = pd.DataFrame(X, columns=names, copy=False)
         return pl.DataFrame({"id": frame["id"], "prediction": model.predict(X)})
 
-    start = h.clock()
+    start, cpu = h.clock(), h.cpu_seconds()
     (pl.scan_parquet(f"{args.src}/*.parquet").select(["id"] + names)
      .map_batches(predict, schema={"id": pl.Int64, "prediction": pl.Int64},
                   streamable=True)
-     .sink_parquet(dest / "part-0.parquet"))
-    return dict(seconds=time.perf_counter() - start, peak_mb=h.peak_rss_mb(),
-                rows=_rows(dest))
+     .sink_parquet(dest / "part-0.parquet", compression="snappy"))
+    return dict(seconds=time.perf_counter() - start, cpu=h.cpu_seconds() - cpu,
+                peak_mb=h.peak_rss_mb(), rows=_rows(dest))
 
 
 def run_polars(args):
@@ -128,25 +131,33 @@ def run_polars_compiled(args):
 def run_floor(args):
     from concurrent.futures import ThreadPoolExecutor
 
+    import numpy as np
     import pyarrow as pa
+    import pyarrow.dataset  # noqa: F401  (read_table imports it on first use: before the clock)
     import pyarrow.parquet as pq
 
     model, dest = _model(args.model), _fresh(args.dest)
     names = list(model.feature_names_in_)
     dest.mkdir()
     parts = h.files(args.src)
+    # Labels as mixed as a model's (a threshold at the median of the first part's first feature),
+    # written as outofcore writes its outputs (dictionary encoding for the label only): an output
+    # of constant labels, or a unique id column tried for dictionary encoding, would cost what a
+    # predicting job does not pay.
+    column = pq.read_table(parts[0], columns=[names[0]]).column(0).to_numpy()
+    threshold = float(np.median(column))
 
     def copy(path):
         table = pq.read_table(path, columns=["id"] + names)
-        labels = pa.array(table.column(names[0]).to_numpy() > 0).cast(pa.int64())
+        labels = pa.array(table.column(names[0]).to_numpy() > threshold).cast(pa.int64())
         pq.write_table(pa.table({"id": table.column("id"), "prediction": labels}),
-                       dest / Path(path).name)
+                       dest / Path(path).name, use_dictionary=["prediction"])
 
-    start = h.clock()
+    start, cpu = h.clock(), h.cpu_seconds()
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(copy, parts))
-    return dict(seconds=time.perf_counter() - start, peak_mb=h.peak_rss_mb(),
-                rows=_rows(dest))
+    return dict(seconds=time.perf_counter() - start, cpu=h.cpu_seconds() - cpu,
+                peak_mb=h.peak_rss_mb(), rows=_rows(dest))
 
 
 def run_generate(args):
@@ -187,7 +198,8 @@ def _rows(dest):
 CHILDREN = {"outofcore": run_outofcore, "outofcore-compiled": run_compiled, "dask": run_dask,
             "polars": run_polars, "polars-compiled": run_polars_compiled,
             "floor-read-write": run_floor, "generate": run_generate, "fit": run_fit}
-COLUMNS = [("peak_mb", "peak RSS MB", ".0f"), ("rows", "rows", "d")]
+COLUMNS = [("cpu", "CPU s (median)", ".2f"), ("peak_mb", "peak RSS MB", ".0f"),
+           ("rows", "rows", "d")]
 
 
 def _argv(name, **options):
@@ -223,7 +235,8 @@ def compare(args):
         return h.run_child(_argv(contender, src=src, dest=dest, model=model),
                            source=source or None)
 
-    names = CONTENDERS + [f"outofcore@{s}" for s in args.source]
+    names = (args.only or CONTENDERS) + [f"{c}@{s}" for s in args.source
+                                         for c in ("outofcore", "outofcore-compiled")]
     results = h.alternate(names, args.repeats, run)
     _fresh(dest)
     rows = h.summarize(results)
@@ -231,7 +244,7 @@ def compare(args):
           f"Pipeline(StandardScaler, SGDClassifier)\n\n{h.machine()}\n")
     print(h.table(rows, baseline="outofcore", columns=COLUMNS, key_label="seconds"))
     def median(name):
-        return rows[name].get("median", float("nan"))
+        return rows.get(name, {}).get("median", float("nan"))
 
     print(f"\noutofcore / dask: {median('outofcore') / median('dask'):.2f}; "
           f"outofcore / polars (scikit-learn model): "
@@ -239,6 +252,17 @@ def compare(args):
           f"outofcore-compiled / floor: "
           f"{median('outofcore-compiled') / median('floor-read-write'):.2f} (target <= 1.15); "
           f"largest spread (max-min)/median: {h.spread(rows):.0%}")
+    # Ratios within each round (the contenders of a round ran minutes apart at most): steadier
+    # than a ratio of medians on a loaded machine.
+    for name in [n for n in names if n.startswith("outofcore-compiled")] + ["polars-compiled"]:
+        pairs = [(a, b) for a, b in zip(results.get(name, []), results.get("floor-read-write", []))
+                 if "error" not in a and "error" not in b]
+        for key, label in (("seconds", "time"), ("cpu", "CPU")):
+            ratios = sorted(a[key] / b[key] for a, b in pairs)
+            if ratios:
+                print(f"{name} / floor, {label} round by round: median "
+                      f"{statistics.median(ratios):.2f} ({ratios[0]:.2f}-{ratios[-1]:.2f}, "
+                      f"n={len(ratios)})")
 
 
 def headline(args):
@@ -271,7 +295,10 @@ def main(argv=None):
     parser.add_argument("--headline", type=int, metavar="MILLIONS")
     parser.add_argument("--keep", action="store_true", help="keep the headline's files")
     parser.add_argument("--source", nargs="*", default=[], metavar="DIR",
-                        help="also run outofcore imported from these checkouts (A/B a change)")
+                        help="also run outofcore and outofcore-compiled imported from these "
+                             "checkouts (A/B a change)")
+    parser.add_argument("--only", nargs="*", metavar="NAME",
+                        help=f"run only these contenders (of {CONTENDERS})")
     parser.add_argument("--child", choices=sorted(CHILDREN))
     parser.add_argument("--src")
     parser.add_argument("--dest")

@@ -4,10 +4,13 @@ import dask.array as da
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
+from numpy.testing import assert_array_equal
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.ensemble import GradientBoostingRegressor, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.naive_bayes import GaussianNB
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -114,6 +117,64 @@ def test_predict_to_parquet_names_a_nan_in_a_column_ordered_block(classification
                                          r"\(row group 1\)"):
         ooc.predict_to_parquet(ooc.compile_pipeline(model), tmp_path / "src.parquet",
                                tmp_path / "pred.parquet")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src.parquet"]
+
+
+@pytest.fixture
+def small_tiles(monkeypatch):
+    """predict_to_parquet gives compiled models 300 rows at a time (5 float32 features)."""
+    from outofcore.prediction import to_parquet
+
+    monkeypatch.setattr(to_parquet, "_MIN_TILE_ROWS", 1)
+    monkeypatch.setattr(to_parquet, "_TILE_BYTES", 300 * 5 * 4)
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "decision_function"])
+@pytest.mark.parametrize("estimator", [LogisticRegression(),
+                                       RandomForestClassifier(n_estimators=5, max_depth=4,
+                                                              random_state=0)])
+def test_predict_to_parquet_in_tiles_matches_sklearn(method, estimator, classification_data,
+                                                     tmp_path, small_tiles):
+    """A compiled model predicting slices a tile of rows at a time (column-ordered tiles for the
+    linear head, row-ordered for the forest; uneven last tiles; string labels) writes
+    scikit-learn's outputs, in output row groups that mirror the input's."""
+    X, y = classification_data
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    labels = np.array(["a", "b", "c"])[y]
+    model = make_pipeline(StandardScaler(), estimator).fit(df, labels)
+    if method == "decision_function" and not hasattr(model, "decision_function"):
+        pytest.skip("a forest has no decision_function")
+    df.assign(id=np.arange(len(df))).to_parquet(tmp_path / "src.parquet", row_group_size=1000)
+    ooc.predict_to_parquet(ooc.compile_pipeline(model), tmp_path / "src.parquet",
+                           tmp_path / "pred.parquet", method=method, keep=["id"], block_rows=700)
+    out = pd.read_parquet(tmp_path / "pred.parquet")
+    assert_array_equal(out["id"], np.arange(len(df)))
+    meta = pq.ParquetFile(tmp_path / "pred.parquet").metadata
+    assert [meta.row_group(g).num_rows for g in range(meta.num_row_groups)] == [1000, 1000]
+    if method == "predict":
+        assert_labels_match(out["prediction"].to_numpy(), model.predict(df))
+    elif method == "predict_proba":
+        assert_values_close(out[[f"proba_{c}" for c in "abc"]].to_numpy(), model.predict_proba(df))
+    else:
+        assert_values_close(out[[f"decision_{c}" for c in "abc"]].to_numpy(),
+                            model.decision_function(df))
+
+
+@pytest.mark.parametrize("estimator", [LogisticRegression(), GaussianNB()])
+def test_predict_to_parquet_names_a_nan_in_a_later_tile(estimator, classification_data, tmp_path,
+                                                       small_tiles):
+    """A NaN in the third tile of a slice (column-ordered for the linear head, row-ordered for
+    naive Bayes) is named by its own row of the file, its row group and its column, and nothing
+    is written."""
+    X, y = classification_data
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    model = make_pipeline(StandardScaler(), estimator).fit(df, y)
+    df.loc[1634, "f3"] = np.nan
+    df.to_parquet(tmp_path / "src.parquet", row_group_size=1000)
+    with pytest.raises(ValueError, match=r"NaN in column 'f3' .* row 1634 of .*src.parquet "
+                                         r"\(row group 1\)"):
+        ooc.predict_to_parquet(ooc.compile_pipeline(model), tmp_path / "src.parquet",
+                               tmp_path / "pred.parquet", block_rows=700)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src.parquet"]
 
 

@@ -483,3 +483,21 @@ def test_a_later_csv_value_of_another_type_names_its_line(tmp_path, monkeypatch)
     X, y = read_csv(tmp_path / "a.csv", target="t", block_rows=2)
     with pytest.raises(ValueError, match=r"line 4 of .*a.csv"):
         y.compute()
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_columns_fill_a_row_range_and_name_a_value_beyond_float32(order):
+    """Blocks filled from a range of rows of chunked columns hold those rows (C- or
+    column-ordered); a value beyond float32 is named by its row in the whole table."""
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(50, 3))
+    table = pa.Table.from_batches([pa.RecordBatch.from_arrays(
+        [pa.array(values[lo:lo + 20, j]) for j in range(3)], names=["a", "b", "c"])
+        for lo in (0, 20, 40)])  # chunks of 20, 20 and 10 rows
+    columns = convert.Columns(table, ["c", "a"])
+    block = np.empty((25, 2), dtype=np.float32, order=order)
+    assert_array_equal(columns.fill(block, 15, str), values[15:40][:, [2, 0]].astype(np.float32))
+    values[33, 0] = 1e39
+    table = pa.table({"a": values[:, 0], "c": values[:, 2]})
+    with pytest.raises(ValueError, match=r"column 'a' holds 1e\+39 at row 33\b"):
+        convert.Columns(table, ["c", "a"]).fill(block, 15, lambda r: f"row {r}")

@@ -115,34 +115,58 @@ def matrix(table, names, dtype, where, out=None):
     times slower). A column-ordered ``out`` is filled a column at a time (plain copies). A value
     beyond the range of ``dtype`` is an error naming its column and ``where(row)``.
     """
-    n, k = table.num_rows, len(names)
-    pieces = _column_pieces(table, names)
-    out = np.empty((n, k), dtype=dtype) if out is None else out
-    try:
-        with np.errstate(over="raise"):
-            if k > 1 and out.flags.f_contiguous:
-                for j, arrays in enumerate(pieces):
-                    _copy_rows(out[:, j], arrays, 0, n)
-            else:
-                scratch = np.empty((k, min(n, _TILE_ROWS)), dtype=out.dtype)
-                for start in range(0, n, _TILE_ROWS):
-                    stop = min(start + _TILE_ROWS, n)
-                    tile = scratch[:, :stop - start]
-                    for j, arrays in enumerate(pieces):
-                        _copy_rows(tile[j], arrays, start, stop)
-                    out[start:stop] = tile.T
-    except FloatingPointError:
-        for j, arrays in enumerate(pieces):
+    n = table.num_rows
+    out = np.empty((n, len(names)), dtype=dtype) if out is None else out
+    return Columns(table, names).fill(out, 0, where)
+
+
+class Columns:
+    """The numeric columns ``names`` of an arrow table as NumPy arrays, taken once, from which
+    blocks of consecutive rows are filled (:meth:`fill`): a caller that predicts a table a few
+    thousand rows at a time pays for the arrow-to-NumPy views once."""
+
+    def __init__(self, table, names):
+        self.names = list(names)
+        self.num_rows = table.num_rows
+        self.pieces = _column_pieces(table, self.names)
+
+    def fill(self, out, start, where):
+        """Write rows ``start : start + len(out)`` into ``out`` (``(rows, len(names))``, C- or
+        column-ordered) and return it; ``where(row)`` names a row of the table in errors."""
+        n, k = out.shape[0], len(self.names)
+        stop = start + n
+        try:
+            with np.errstate(over="raise"):
+                if k > 1 and out.flags.f_contiguous:
+                    for j, arrays in enumerate(self.pieces):
+                        _copy_rows(out[:, j], arrays, start, stop)
+                else:
+                    scratch = np.empty((k, min(n, _TILE_ROWS)), dtype=out.dtype)
+                    for lo in range(start, stop, _TILE_ROWS):
+                        hi = min(lo + _TILE_ROWS, stop)
+                        tile = scratch[:, :hi - lo]
+                        for j, arrays in enumerate(self.pieces):
+                            _copy_rows(tile[j], arrays, lo, hi)
+                        out[lo - start:hi - start] = tile.T
+        except FloatingPointError:
+            self._raise_beyond_range(out.dtype, start, stop, where)
+            raise
+        return out
+
+    def _raise_beyond_range(self, dtype, start, stop, where):
+        for j, arrays in enumerate(self.pieces):
             for first, values in arrays:
-                big = np.flatnonzero(np.isfinite(values) & (np.abs(values) > np.finfo(dtype).max))
+                lo, hi = max(start - first, 0), min(stop - first, len(values))
+                if lo >= hi:
+                    continue
+                part = values[lo:hi]
+                big = np.flatnonzero(np.isfinite(part) & (np.abs(part) > np.finfo(dtype).max))
                 if big.size:
-                    r = first + int(big[0])
+                    r = first + lo + int(big[0])
                     raise ValueError(
-                        f"column {names[j]!r} holds {values[big[0]]} at {where(r)}, beyond the "
-                        f"range of {np.dtype(dtype).name}; read with dtype='float64'"
+                        f"column {self.names[j]!r} holds {values[r - first]} at {where(r)}, "
+                        f"beyond the range of {np.dtype(dtype).name}; read with dtype='float64'"
                     ) from None
-        raise
-    return out
 
 
 def target_dtype(t):

@@ -75,16 +75,19 @@ def natural_key(path):
     return [(0, int(s), "") if s.isdigit() else (1, 0, s) for s in re.split(r"(\d+)", path)]
 
 
-def open_file(fs, path, mode="rb"):
+def open_file(fs, path, mode="rb", *, mapped=False):
     """A binary file on ``path``: pyarrow's native file for local paths, fsspec's otherwise.
 
     Through fsspec's Python file object every read pyarrow makes goes through Python into a
-    fresh buffer; pyarrow's native file reads in C++ with the GIL released.
+    fresh buffer; pyarrow's native file reads in C++ with the GIL released. ``mapped`` maps a
+    local file read in pieces (parquet column chunks) into memory instead: its bytes are
+    decoded from the page cache where they lie, not first copied into fresh buffers, whose every
+    page the kernel would zero first.
     """
     if isinstance(fs, LocalFileSystem):
         import pyarrow as pa
 
-        return pa.OSFile(path, mode)
+        return pa.memory_map(path, mode) if mapped and mode == "rb" else pa.OSFile(path, mode)
     return fs.open(path, mode)
 
 

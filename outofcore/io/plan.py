@@ -127,7 +127,7 @@ class Source:
                         yield index, b.first + start, table.slice(start, max_rows)
             return
         name, meta = self.displays[file], self.footers[file]
-        with open_file(self.fs, self.files[file]) as f:
+        with open_file(self.fs, self.files[file], mapped=True) as f:
             pf, first = pq.ParquetFile(f, metadata=meta), 0
             for group in range(meta.num_row_groups):
                 reader = pf.iter_batches(max_rows, row_groups=[group], columns=list(columns),

@@ -8,8 +8,9 @@ Everything is written beside ``dest`` (:func:`outofcore.io.files.publishing`) an
 place only when every part succeeded, so a failure never leaves a half-written ``dest``.
 
 Numeric features are built straight into a float block lent from one slice to the next
-(:class:`_Buffers`); a table with string, category or timestamp features is handed to the model
-as a DataFrame (a compiled model takes the arrow table as it is).
+(:class:`_Buffers`); a compiled model on the CPU gets each slice a cache-sized tile of rows at a
+time, so its block is read while still in the cache. A table with string, category or timestamp
+features is handed to the model as a DataFrame (a compiled model takes the arrow table as it is).
 
 A part task never raises: it returns its error, so ``dask.compute`` waits for every part before
 the temporary output is removed (a raising task would return control while sibling parts still
@@ -42,6 +43,11 @@ _METHODS = ("predict", "predict_proba", "decision_function", "transform")
 # Rows predicted at once: a quarter of the readers' blocks, so each thread's slice of decoded
 # columns, block and outputs stays small (see benchmarks/README.md, table 6).
 PREDICT_BLOCK_ROWS = 2**18
+# Bytes of features a compiled model on the CPU is given at once within a slice: its block is
+# read while it is still in the CPU cache, and the block lent to each thread stays small. Other
+# models get whole slices (scikit-learn's checks cost the same for a few rows as for many).
+_TILE_BYTES = 2 << 20
+_MIN_TILE_ROWS = 1024
 class _Stop:
     """A job's stop flag, shared by its part tasks in one process (a fresh one on each worker)."""
 
@@ -65,6 +71,7 @@ class _Job:
     as_frame: bool      # hand the model a DataFrame (fitted with these feature names)
     arrow: bool         # hand non-numeric tables to the model as arrow tables (compiled models)
     names_out: object   # transform's get_feature_names_out(), when the model has it
+    tile_rows: int      # rows predicted at once within a slice (0: the whole slice)
     source: object      # the read plan
     dest_fs: object
     stop: _Stop
@@ -108,42 +115,71 @@ class _Buffers:
 
 
 def _predict_table(model, job, table, where, buffers):
-    """The output table of one slice."""
-    with ExitStack() as lent:
-        if job.numeric:
-            block = lent.enter_context(buffers.block(table.num_rows))
-            X = convert.matrix(table, job.features, job.dtype, where, out=block)
-            if job.as_frame:
-                import pandas as pd
-
-                X = pd.DataFrame(X, columns=list(job.features), copy=False)
-        else:
-            X = table.select(list(job.features))
-            X = X if job.arrow else X.to_pandas()
-        try:
-            out = getattr(model, job.method)(X)
-        except Exception as e:
-            row = getattr(e, "row", None)  # the batch row an error named, where it names one
-            raise _located(e, f"while predicting {where(row)}" if isinstance(row, int) else
-                           f"while predicting {where(0)} and the {table.num_rows - 1} rows "
-                           f"after it") from e
-        out = np.asarray(out.toarray() if hasattr(out, "toarray") else out)
-        if job.numeric and np.may_share_memory(out, block):
-            out = out.copy()  # a view of the block, which is lent again next slice
-    if out.ndim not in (1, 2) or len(out) != table.num_rows:
-        raise ValueError(
-            f"{type(model).__name__}.{job.method} returned shape {out.shape} for "
-            f"{table.num_rows} rows at {where(0)}; predict_to_parquet writes 1-D or 2-D outputs "
-            f"with one row per input row"
-        )
-    names = output_names(model, job.method, None if out.ndim == 1 else out.shape[1],
+    """The output table of one slice: predicted whole, or a tile of rows at a time where the
+    job has ``tile_rows`` (each tile's block stays in the CPU cache from being filled to being
+    read, and the lent buffers stay small)."""
+    n, tile = table.num_rows, job.tile_rows
+    if job.numeric:
+        columns = convert.Columns(table, job.features)
+        spans = [(0, n)] if not tile or n <= tile else [
+            (start, min(start + tile, n)) for start in range(0, n, tile)]
+        outs = [_predict_block(model, job, columns, start, stop, where, buffers)
+                for start, stop in spans]
+    else:
+        X = table.select(list(job.features))
+        outs = [_predict_rows(model, job, X if job.arrow else X.to_pandas(), 0, n, where)]
+    first = outs[0]
+    if any(o.ndim != first.ndim or o.shape[1:] != first.shape[1:] for o in outs):
+        raise ValueError(f"{type(model).__name__}.{job.method} returned outputs of different "
+                         f"widths for the rows of one slice at {where(0)}")
+    names = output_names(model, job.method, None if first.ndim == 1 else first.shape[1],
                          job.names_out)
     clash = sorted(set(names) & set(job.keep))
     if clash:
         raise ValueError(f"keep columns {clash} clash with the output columns; rename them first")
+    if len(outs) > 1 and first.dtype.kind == "O":
+        outs = [np.concatenate(outs)]  # objects (strings) are typed by arrow from all rows
     arrays = [table.column(k) for k in job.keep]
-    arrays += [pa.array(out)] if out.ndim == 1 else [pa.array(col) for col in out.T]
+    if first.ndim == 1:
+        arrays.append(pa.chunked_array([pa.array(o) for o in outs]))
+    else:
+        arrays += [pa.chunked_array([pa.array(o[:, j]) for o in outs])
+                   for j in range(first.shape[1])]
     return pa.table(arrays, names=list(job.keep) + names)
+
+
+def _predict_block(model, job, columns, start, stop, where, buffers):
+    """The outputs of rows ``start:stop`` of a numeric slice, built into a lent float block."""
+    with buffers.block(stop - start) as block:
+        X = columns.fill(block, start, where)
+        if job.as_frame:
+            import pandas as pd
+
+            X = pd.DataFrame(X, columns=list(job.features), copy=False)
+        out = _predict_rows(model, job, X, start, stop, where)
+        if np.may_share_memory(out, block):
+            out = out.copy()  # a view of the block, which is lent again next slice
+    return out
+
+
+def _predict_rows(model, job, X, start, stop, where):
+    """``model.<method>(X)`` for rows ``start:stop`` of a slice, as a 1-D or 2-D array; an error
+    says which rows it was predicting."""
+    try:
+        out = getattr(model, job.method)(X)
+    except Exception as e:
+        row = getattr(e, "row", None)  # the batch row an error named, where it names one
+        raise _located(e, f"while predicting {where(start + row)}" if isinstance(row, int) else
+                       f"while predicting {where(start)} and the {stop - start - 1} rows "
+                       f"after it") from e
+    out = np.asarray(out.toarray() if hasattr(out, "toarray") else out)
+    if out.ndim not in (1, 2) or len(out) != stop - start:
+        raise ValueError(
+            f"{type(model).__name__}.{job.method} returned shape {out.shape} for "
+            f"{stop - start} rows at {where(start)}; predict_to_parquet writes 1-D or 2-D "
+            f"outputs with one row per input row"
+        )
+    return out
 
 
 def _located(error, where):
@@ -330,9 +366,12 @@ def predict_to_parquet(model, source, dest, *, method="predict", columns=None, k
             names_out = None
     numeric = all(convert.is_numeric(schema.field(c).type) for c in features)
     compiled = callable(getattr(model, "_takes_columns", None))
+    on_cpu = str(getattr(model, "device", "cpu")).startswith("cpu")
+    tile_rows = max(_MIN_TILE_ROWS, _TILE_BYTES // (len(features) * dtype.itemsize)) if (
+        compiled and on_cpu and numeric and features) else 0
     job = _Job(method, tuple(features), tuple(keep), dtype, int(block_rows), numeric,
                isinstance(model, BaseEstimator) and fitted == features, compiled, names_out,
-               plan, dest_fs, _Stop())
+               tile_rows, plan, dest_fs, _Stop())
     # Compiled models that read column-ordered blocks as they are get them: no transpose.
     order = "F" if compiled and model._takes_columns(method) else "C"
     files = plan.files
