@@ -88,10 +88,11 @@ def _row_floats(nodes, width):
     for node in nodes:
         total += sum(_row_floats(c.children, width) for c in node.children)
         big = {"distances": "centers", "kmeans": "centers", "gaussian_nb": "theta"}.get(node.op)
+        # Per output column: one float, or the rows an embedding gathers, or the padded input
+        # times the form of a quadratic one.
+        per_output = {"embed": width, "quadratic": width + 1}.get(node.op, 1)
         total += node.arrays[big].size if big else (  # differences to every centre or class
-            6 * len(node.arrays["roots"]) if node.op == "trees" else
-            node.width(width) * (width + (node.op == "quadratic") if node.op in ("embed", "quadratic")
-                                 else 1))  # embed: rows gathered; quadratic: x1 times the form
+            6 * len(node.arrays["roots"]) if node.op == "trees" else node.width(width) * per_output)
         width = node.width(width)
     return total
 

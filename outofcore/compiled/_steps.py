@@ -7,6 +7,8 @@ anything that depends on settings is resolved in ``__init__``, so ``forward`` ha
 import torch
 from torch import nn
 
+from ._inputs import _runs
+
 
 class Module(nn.Module):
     """A module whose buffers are the node's arrays (floats in the compute dtype) and whose plain
@@ -184,8 +186,8 @@ class Columns(nn.Module):
         self.select = []  # per branch: None (every column), a slice (a view), or an index buffer
         for i, child in enumerate(node.children):
             cols = child.attrs["columns"]
-            if cols is not None and list(cols) == list(range(cols[0], cols[0] + len(cols))):
-                cols = slice(cols[0], cols[0] + len(cols))
+            if cols is not None and len(_runs(cols)) == 1:  # consecutive columns
+                cols = slice(cols[0], cols[-1] + 1)
             elif cols is not None:
                 self.register_buffer(f"cols{i}", torch.as_tensor(cols, dtype=torch.int64, device=device),
                                      persistent=False)
