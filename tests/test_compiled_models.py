@@ -61,6 +61,30 @@ def test_missing_values_follow_training(name, cpu_kernels, rng):
     assert_values_close(compiled.predict_proba(X_test), model.predict_proba(X_test))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["shallow forest", "deep forest", "deep hgb"])
+def test_trees_of_every_depth_in_blocks_with_and_without_nan(name, dtype, rng):
+    """The CPU kernel walks a tree's top levels without child pointers in blocks free of NaN and
+    node by node elsewhere: trees shallower and deeper than those levels, NaN in some 256-row
+    blocks only, and a batch that is not a multiple of eight rows all give scikit-learn's output."""
+    X = rng.normal(size=(3000, 5))
+    y = (X[:, 0] + X[:, 1] * X[:, 2] + 0.3 * rng.normal(size=len(X)) > 0).astype(int)
+    X[rng.random(X.shape) < 0.02] = np.nan
+    model = {"shallow forest": ensemble.RandomForestClassifier(n_estimators=9, max_depth=4, random_state=0),
+             "deep forest": ensemble.ExtraTreesClassifier(n_estimators=5, random_state=0),
+             "deep hgb": ensemble.HistGradientBoostingClassifier(max_iter=10, max_leaf_nodes=63,
+                                                                 random_state=0)}[name].fit(X, y)
+    if name.endswith("hgb"):
+        depth = max(p.get_max_depth() for stage in model._predictors for p in stage)
+    else:
+        depth = max(m.tree_.max_depth for m in model.estimators_)
+    assert (depth > 8) == name.startswith("deep")
+    X_test = rng.normal(size=(1027, 5)).astype(dtype)
+    X_test[300:310, 2] = np.nan  # the second block of 256 rows only
+    compiled = ooc.compile_pipeline(model)
+    assert_values_close(compiled.predict_proba(X_test), model.predict_proba(X_test.astype(np.float64)))
+
+
 @pytest.mark.parametrize("cpu_kernels", PATHS)
 def test_hist_boosting_categorical_features(cpu_kernels, rng):
     """HGB with integer-coded categorical features: seen, unseen, negative and missing categories

@@ -220,11 +220,14 @@ def _cat_right(v, row, bitsets, right):
 
 
 def _trees(x, roots, depth, feature, threshold, left, nan_right, cat, bitsets, categorical, value,
-           base, out):
+           base, levels, heap_feature, heap_threshold, heap_node, out):
     # A block of rows walks every tree: the (tree, row) walks go eight at a time as explicit chains,
     # whose independent loads keep the CPU busy (eight rows of a tree; a few rows walk eight trees
     # side by side). A group stops when all eight reach leaves (leaves point to themselves). Only
-    # blocks holding a NaN pay for the missing-value rule. Sums start from ``base``. Returns
+    # blocks holding a NaN pay for the missing-value rule; the others first walk each tree's top
+    # ``levels[t]`` levels laid out as a complete binary tree (children of k at 2k and 2k + 1; a leaf
+    # above the last level repeated below it, so it is reached in any case), which needs neither child
+    # pointers nor a leaf test, then go on from ``heap_node``. Sums start from ``base``. Returns
     # whether x holds no infinity (which scikit-learn's classic trees refuse).
     n, d = x.shape
     n_trees, n_out = roots.shape[0], value.shape[1]
@@ -238,12 +241,25 @@ def _trees(x, roots, depth, feature, threshold, left, nan_right, cat, bitsets, c
             for f in range(d):
                 nan_rows |= x[i, f] != x[i, f]
                 infinite |= abs(x[i, f]) == np.inf
+        heap = not (nan_rows or categorical)
         t, r, count = 0, start, n_trees * (stop - start)
         for group in range(0, count, 8):
             if r + 8 <= stop:  # eight rows of one tree, the common case
                 i0, i1, i2, i3, i4, i5, i6, i7 = r, r + 1, r + 2, r + 3, r + 4, r + 5, r + 6, r + 7
                 k0 = k1 = k2 = k3 = k4 = k5 = k6 = k7 = roots[t]
                 steps = depth[t]
+                if heap:
+                    f_, th, k0 = heap_feature[t], heap_threshold[t], 1
+                    k1 = k2 = k3 = k4 = k5 = k6 = k7 = 1
+                    for _ in range(levels[t]):
+                        k0 = 2 * k0 + (x[i0, f_[k0]] > th[k0]); k1 = 2 * k1 + (x[i1, f_[k1]] > th[k1])
+                        k2 = 2 * k2 + (x[i2, f_[k2]] > th[k2]); k3 = 2 * k3 + (x[i3, f_[k3]] > th[k3])
+                        k4 = 2 * k4 + (x[i4, f_[k4]] > th[k4]); k5 = 2 * k5 + (x[i5, f_[k5]] > th[k5])
+                        k6 = 2 * k6 + (x[i6, f_[k6]] > th[k6]); k7 = 2 * k7 + (x[i7, f_[k7]] > th[k7])
+                    node = heap_node[t]
+                    k0, k1, k2, k3, k4, k5, k6, k7 = (node[k0], node[k1], node[k2], node[k3], node[k4],
+                                                      node[k5], node[k6], node[k7])
+                    steps -= levels[t]
                 r += 8
                 if r == stop:
                     r, t = start, t + 1

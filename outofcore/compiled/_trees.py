@@ -25,6 +25,23 @@ def round_down_float32(t):
     return t32
 
 
+def top_levels(roots, depth, left, most=8):
+    """Each tree's top ``min(depth, most)`` levels as a complete binary tree, for the CPU kernel:
+    the levels, and per tree the node at each position ``k`` (the root at 1, children at ``2k`` and
+    ``2k + 1``) down to the first position past the last level. A leaf fills the positions below
+    it (its threshold is +inf: a walk goes on to ``2k``). 2 ** 8 positions keep a tree's top levels
+    within a few kilobytes."""
+    levels = np.minimum(depth, most).astype(np.int32)
+    top = int(levels.max(initial=0))
+    heap = np.zeros((len(roots), 2 ** (top + 1)), np.int32)
+    heap[:, 1] = roots
+    for level in range(top):
+        k = np.arange(2 ** level, 2 ** (level + 1))
+        child = left[heap[:, k]]
+        heap[:, 2 * k], heap[:, 2 * k + 1] = child, child + (child != heap[:, k])
+    return levels, heap
+
+
 class TreeEnsemble(Head):
     """Forests and boosted trees: leaf values summed over trees, plus ``base``, then the link."""
 
@@ -46,8 +63,11 @@ class TreeEnsemble(Head):
         if self.kernel:  # the kernel's arguments, by the thresholds it compares with
             rest = (tables["nan_right"], tables["cat"], tables["bitsets"], self.categorical,
                     node.arrays["value"], node.arrays["base"])
+            levels, heap = top_levels(tables["roots"], tables["depth"], tables["left"])
+            inner = heap[:, :heap.shape[1] // 2]
             self.consts = {t: (tables["roots"], tables["depth"], tables["feature"], tables[t],
-                               tables["left"]) + rest for t in ("thr32", "thr64")}
+                               tables["left"]) + rest + (levels, tables["feature"][inner], tables[t][inner], heap)
+                           for t in ("thr32", "thr64")}
         else:
             for name, value in tables.items():
                 tensor = torch.as_tensor(value, device=device)
