@@ -3,7 +3,7 @@
 from ._fuse import fuse as fuse_steps
 from ._pipeline import CompiledPipeline
 from ._registry import convert
-from ._serialize import read
+from ._spec import read
 
 
 def compile_pipeline(model, *, device="cpu", dtype="float32", batch_size=None, fuse=True,
@@ -48,8 +48,7 @@ def compile_pipeline(model, *, device="cpu", dtype="float32", batch_size=None, f
     graph = convert(model)
     if fuse:
         graph.steps, graph.head = fuse_steps(graph.steps, graph.head)
-    return CompiledPipeline(graph, device=device, dtype=dtype, batch_size=batch_size,
-                            cpu_kernels=cpu_kernels)
+    return CompiledPipeline(graph, device=device, dtype=dtype, batch_size=batch_size, cpu_kernels=cpu_kernels)
 
 
 def load_compiled(path, *, device="cpu", dtype=None, batch_size=None, cpu_kernels=True):

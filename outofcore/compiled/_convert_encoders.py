@@ -48,12 +48,10 @@ def _slots(est, j, categories, nan_apart):
 
 
 def _lookup(est, j, categories, codes, unknown, imputer, warn=None):
-    """The lookup spec of input column ``j``: category keys and their codes.
-
-    None and NaN are two categories to scikit-learn (None in object columns; NaN, and here also
-    pandas' ``pd.NA``, elsewhere): each has its code, or is ``"unknown"`` when not seen. Arrow
-    marks both as null, which takes the code of whichever the encoder saw (NaN when it saw both).
-    """
+    """The lookup spec of input column ``j``: category keys and their codes. None and NaN are two
+    categories to scikit-learn (None in object columns; NaN, and here also pandas' ``pd.NA``,
+    elsewhere): each has its code, or is ``"unknown"`` when not seen. Arrow marks both as null,
+    which takes the code of whichever the encoder saw (NaN when it saw both)."""
     keys, key_codes, none, nan = [], [], "unknown", "unknown"
     for cat, code in zip(categories, codes):
         if cat is None:
@@ -117,8 +115,7 @@ def one_hot_encoder(est, ctx):
     """OneHotEncoder: one output column per kept category (infrequent ones grouped, one dropped)."""
     drop = getattr(est, "drop_idx_", None)
     specs, offset = [], 0
-    for j in range(len(est.categories_)):
-        categories = list(est.categories_[j])
+    for j, categories in enumerate(est.categories_):
         slots, n_slots, group = _slots(est, j, categories, nan_apart=False)
         dropped = None if drop is None or drop[j] is None else slots[int(drop[j])]
 
@@ -142,13 +139,10 @@ def one_hot_encoder(est, ctx):
 
 
 def ordinal_encoder(est, ctx):
-    """OrdinalEncoder: the code of each category (infrequent ones share the last), as numbers.
-
-    A lookup yields the encoder's output itself, so no tensor step remains.
-    """
+    """OrdinalEncoder: the code of each category (infrequent ones share the last), as numbers. A
+    lookup yields the encoder's output itself, so no tensor step remains."""
     specs = []
-    for j in range(len(est.categories_)):
-        categories = list(est.categories_[j])
+    for j, categories in enumerate(est.categories_):
         slots, _, _ = _slots(est, j, categories, nan_apart=True)
         marker, value = est.encoded_missing_value, est.unknown_value
         # The NaN category is encoded as encoded_missing_value; None is a category like others.

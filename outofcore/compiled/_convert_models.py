@@ -10,24 +10,25 @@ from ._convert_preprocessing import f64
 from ._spec import Node, labels_to_json
 
 
-def _methods(est, names):
+def head_attrs(est, methods, ravel, **attrs):
+    """A head's ``attrs`` with ``ravel`` (one output column returned 1-D), those of ``methods`` that
+    ``est`` offers, its task and a classifier's labels."""
     # scikit-learn hides methods that a setting makes meaningless (predict_proba of a hinge-loss
     # SGD) behind ``available_if``; hasattr honours that, so the compiled model offers the same set.
-    return [m for m in names if hasattr(est, m)]
+    attrs.update(ravel=bool(ravel), methods=[m for m in methods if hasattr(est, m)])
+    if hasattr(est, "classes_"):
+        return dict(attrs, task="classifier", classes=labels_to_json(est.classes_))
+    return dict(attrs, task="regressor")
 
 
 def linear_head(est, proba, weight, bias, ravel=None):
     """A ``linear_model`` head: scores ``x @ weight + bias``, then the link named by ``proba``."""
-    weight, classifier = f64(weight), hasattr(est, "classes_")
+    weight = f64(weight)
     if ravel is None:
-        ravel = weight.ndim == 1 or (classifier and weight.shape[0] == 1)
+        ravel = weight.ndim == 1 or (hasattr(est, "classes_") and weight.shape[0] == 1)
     weight = np.atleast_2d(weight).T.copy()
     bias = np.broadcast_to(f64(bias), (weight.shape[1],)).copy()
-    names = ["predict", "decision_function", "predict_proba", "score"]
-    attrs = {"task": "classifier" if classifier else "regressor", "proba": proba, "ravel": bool(ravel),
-             "methods": _methods(est, names)}
-    if classifier:
-        attrs["classes"] = labels_to_json(est.classes_)
+    attrs = head_attrs(est, ["predict", "decision_function", "predict_proba", "score"], ravel, proba=proba)
     return Node("linear_model", attrs, {"weight": weight, "bias": bias})
 
 
@@ -57,10 +58,8 @@ def multinomial_nb(est, ctx):
 
 
 def bernoulli_nb(est, ctx):
-    """BernoulliNB: binarise at ``binarize``, then a linear joint log-likelihood.
-
-    ``jll = x @ (log p - log(1 - p)).T + sum(log(1 - p)) + class_log_prior_`` for binary x.
-    """
+    """BernoulliNB: binarise at ``binarize``, then a linear joint log-likelihood,
+    ``jll = x @ (log p - log(1 - p)).T + sum(log(1 - p)) + class_log_prior_`` for binary x."""
     log_p = f64(est.feature_log_prob_)
     log_not_p = np.log1p(-np.exp(log_p))
     head = linear_head(est, "softmax", log_p - log_not_p,
@@ -71,15 +70,12 @@ def bernoulli_nb(est, ctx):
 
 
 def gaussian_nb(est, ctx):
-    """GaussianNB: per-class Gaussian log-likelihood plus the log prior.
-
-    Kept in its ``(x - theta)^2 / var`` form rather than expanded into a quadratic in x: the
-    expansion cancels catastrophically in float32 when features sit far from zero.
-    """
+    """GaussianNB: per-class Gaussian log-likelihood plus the log prior, kept in its
+    ``(x - theta)^2 / var`` form rather than expanded into a quadratic in x: the expansion cancels
+    catastrophically in float32 when features sit far from zero."""
     var = f64(est.var_)
     const = np.log(f64(est.class_prior_)) - 0.5 * np.sum(np.log(2.0 * np.pi * var), axis=1)
-    attrs = {"task": "classifier", "classes": labels_to_json(est.classes_),
-             "methods": _methods(est, ["predict", "predict_proba", "score"])}
+    attrs = head_attrs(est, ["predict", "predict_proba", "score"], False)
     return [Node("gaussian_nb", attrs, {"theta": f64(est.theta_), "inv_var": 1.0 / var, "const": const})]
 
 
@@ -98,23 +94,16 @@ ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 
 def mlp(est, ctx):
     """MLPClassifier and MLPRegressor: dense layers, ``activation`` between, ``out_activation_`` last.
-
     Multi-label classifiers (a logistic output per label) are refused: their ``predict`` returns an
-    indicator matrix that no other compiled head produces.
-    """
+    indicator matrix that no other compiled head produces."""
     if est.activation not in ACTIVATIONS:
         raise ValueError(f"{type(est).__name__} uses activation={est.activation!r}; compiled models "
                          f"support {ACTIVATIONS}")
+    if hasattr(est, "classes_") and est.out_activation_ == "logistic" and est.n_outputs_ > 1:
+        raise ValueError(f"{type(est).__name__} was fitted on multi-label targets ({est.n_outputs_} outputs); "
+                         "compiled models support single-label classification only")
     arrays = {f"weight{i}": f64(w) for i, w in enumerate(est.coefs_)}
     arrays.update({f"bias{i}": f64(b) for i, b in enumerate(est.intercepts_)})
-    attrs = {"activation": est.activation, "out": est.out_activation_, "n_layers": len(est.coefs_),
-             "methods": _methods(est, ["predict", "predict_proba", "score"])}
-    if hasattr(est, "classes_"):
-        if est.out_activation_ == "logistic" and est.n_outputs_ > 1:
-            raise ValueError(
-                f"{type(est).__name__} was fitted on multi-label targets ({est.n_outputs_} outputs); "
-                "compiled models support single-label classification only")
-        attrs.update(task="classifier", classes=labels_to_json(est.classes_))
-    else:
-        attrs.update(task="regressor", ravel=bool(est.n_outputs_ == 1))
+    attrs = head_attrs(est, ["predict", "predict_proba", "score"], est.n_outputs_ == 1,
+                       activation=est.activation, out=est.out_activation_, n_layers=len(est.coefs_))
     return [Node("mlp", attrs, arrays)]

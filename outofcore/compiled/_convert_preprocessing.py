@@ -19,11 +19,11 @@ def _affine(scale, offset, clip=None):
     return Node("affine", {"clip": clip, "accepts": "passthrough"}, {"scale": scale, "offset": offset})
 
 
-def _centre_and_scale(est, center, scale):
-    """``(x - center) / scale``; either may be None (switched off)."""
+def _centre_and_scale(est, center, scale, clip=None):
+    """``(x - center) / scale``, optionally clipped; either may be None (switched off)."""
     center = np.zeros(est.n_features_in_) if center is None else f64(center)
     scale = np.ones(est.n_features_in_) if scale is None else f64(scale)
-    return [_affine(1.0 / scale, -center / scale)]
+    return [_affine(1.0 / scale, -center / scale, clip)]
 
 
 def standard_scaler(est, ctx):
@@ -41,9 +41,7 @@ def minmax_scaler(est, ctx):
 
 def maxabs_scaler(est, ctx):
     """MaxAbsScaler: ``x / scale_``, then the optional clip to [-1, 1]."""
-    scale = f64(est.scale_)
-    clip = [-1.0, 1.0] if getattr(est, "clip", False) else None
-    return [_affine(1.0 / scale, np.zeros_like(scale), clip)]
+    return _centre_and_scale(est, None, est.scale_, [-1.0, 1.0] if getattr(est, "clip", False) else None)
 
 
 def robust_scaler(est, ctx):
@@ -57,10 +55,8 @@ def normalizer(est, ctx):
 
 
 def polynomial_features(est, ctx):
-    """PolynomialFeatures: each output the product of the inputs named by a row of ``powers_``.
-
-    Stored as factor indices, ``(n_out, degree)``, padded with ``n_in`` (a column of ones).
-    """
+    """PolynomialFeatures: each output the product of the inputs named by a row of ``powers_``,
+    stored as factor indices, ``(n_out, degree)``, padded with ``n_in`` (a column of ones)."""
     powers = np.asarray(est.powers_)
     n_out, n_in = powers.shape
     degree = max(1, int(powers.sum(axis=1).max()))
@@ -73,11 +69,9 @@ def polynomial_features(est, ctx):
 
 def simple_imputer(est, ctx):
     """SimpleImputer on numbers: missing entries become ``statistics_``, plus the indicator columns.
-
     Features whose statistic is NaN (all missing at fit, ``keep_empty_features=False``) are dropped,
     as scikit-learn drops them. String columns are imputed by the categorical lookup when the
-    imputer feeds an encoder (see ``_convert_encoders``).
-    """
+    imputer feeds an encoder (see ``_convert_encoders``)."""
     try:  # a constant fill value leaves statistics_ of object dtype even over numbers
         stats = np.asarray(est.statistics_, dtype=np.float64)
     except (TypeError, ValueError):
@@ -113,10 +107,8 @@ def date_time_features(est, ctx):
 
 def function_transformer(est, ctx):
     """FunctionTransformer without a function (what 'passthrough' becomes when fitted): nothing.
-
     scikit-learn's HistGradientBoosting wraps ``check_array`` in one to validate its numeric
-    columns; that validation is the compiled model's own input check, so it converts to nothing too.
-    """
+    columns; that validation is the compiled model's own input check, so it converts to nothing too."""
     func = getattr(est.func, "func", est.func)  # a functools.partial holds the function it wraps
     if est.func is not None and getattr(func, "__name__", None) != "check_array":
         raise TypeError(
@@ -131,9 +123,8 @@ def pca(est, ctx):
     weight = components.T.copy()
     bias = -f64(est.mean_) @ components.T
     if est.whiten:
-        scale = np.sqrt(f64(est.explained_variance_))
         # scikit-learn floors the whitening scale at machine epsilon to avoid dividing by zero.
-        scale[scale < np.finfo(scale.dtype).eps] = np.finfo(scale.dtype).eps
+        scale = np.maximum(np.sqrt(f64(est.explained_variance_)), np.finfo(np.float64).eps)
         weight /= scale
         bias /= scale
     return [Node("linear", {}, {"weight": weight, "bias": bias})]

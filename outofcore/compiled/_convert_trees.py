@@ -13,7 +13,8 @@ holds them, so these private names are read here, and only here.
 
 import numpy as np
 
-from ._spec import Node, labels_to_json
+from ._convert_models import head_attrs
+from ._spec import Node
 
 
 def _breadth_first(left, right):
@@ -69,13 +70,10 @@ def _sklearn_tree(tree, value):
 
 
 def _attrs(est, n_out, output, accepts, compare="float32", **more):
-    """Head attrs of a tree model, with the methods scikit-learn offers for it. Classic
-    scikit-learn trees compare float32(x) with float64 thresholds (``compare="float32"``)."""
-    methods = [m for m in ("predict", "predict_proba", "decision_function", "score") if hasattr(est, m)]
-    attrs = dict(more, output=output, compare=compare, accepts=accepts, methods=methods)
-    if hasattr(est, "classes_"):
-        return dict(attrs, task="classifier", classes=labels_to_json(est.classes_))
-    return dict(attrs, task="regressor", ravel=bool(n_out == 1))
+    """Head attrs of a tree model. Classic scikit-learn trees compare float32(x) with float64
+    thresholds (``compare="float32"``)."""
+    return head_attrs(est, ("predict", "predict_proba", "decision_function", "score"), n_out == 1,
+                      output=output, compare=compare, accepts=accepts, **more)
 
 
 def forest(est, ctx):

@@ -12,8 +12,7 @@ from ._inputs import _require, _width
 
 def output_spec(model, method):
     """(dtype, trailing shape) of ``method``'s output, read from the fitted model, not guessed."""
-    graph, head = model.graph, model.graph.head
-    float_dtype = model._np_dtype
+    graph, head, float_dtype = model.graph, model.graph.head, model._np_dtype
     if method == "min_sq_distance":
         return float_dtype, ()
     if method == "transform":

@@ -32,24 +32,14 @@ def _into_product(node):
                                 np.abs(node.arrays["offset"]).max(initial=0) <= _LARGEST_OFFSET)
 
 
-def _centred(node):
-    """An unclipped scaler that is ``(x - centre) * scale`` with every scale nonzero."""
-    return node.op == "affine" and _foldable(node) and bool(np.all(node.arrays["scale"] != 0))
-
-
-def _mergeable(first, second):
-    # Two scalers always merge; one far from zero is not folded into a product (module notes).
-    return _foldable(first) and _foldable(second) and (second.op == "affine" or _into_product(first))
+def centre(node):
+    """``c`` of a scaler (an ``affine`` node) that is ``(x - c) * scale``: None where a scale is 0."""
+    scale = node.arrays["scale"]
+    return -node.arrays["offset"] / scale if np.all(scale != 0) else None
 
 
 def _linear(weight, bias=None):
     return Node("linear", {}, {"weight": weight, "bias": np.zeros(weight.shape[1]) if bias is None else bias})
-
-
-def _as_linear(node):
-    if node.op == "linear":
-        return node.arrays["weight"], node.arrays["bias"]
-    return np.diag(node.arrays["scale"]), node.arrays["offset"]
 
 
 def _merge(first, second):
@@ -58,7 +48,8 @@ def _merge(first, second):
         s1, o1 = first.arrays["scale"], first.arrays["offset"]
         s2, o2 = second.arrays["scale"], second.arrays["offset"]
         return Node("affine", dict(first.attrs), {"scale": s1 * s2, "offset": o1 * s2 + o2})
-    w2, b2 = _as_linear(second)
+    w2, b2 = ((second.arrays["weight"], second.arrays["bias"]) if second.op == "linear" else
+              (np.diag(second.arrays["scale"]), second.arrays["offset"]))
     if first.op == "affine":
         s, o = first.arrays["scale"], first.arrays["offset"]
         return _linear(s[:, None] * w2, o @ w2 + b2)
@@ -113,7 +104,8 @@ def fuse(steps, head):
     """
     out = []
     for node in steps:
-        if out and _mergeable(out[-1], node):
+        # Two scalers always merge; one far from zero is not folded into a product (module notes).
+        if out and _foldable(out[-1]) and _foldable(node) and (node.op == "affine" or _into_product(out[-1])):
             out[-1] = _merge(out[-1], node)
         else:
             out.append(node)
@@ -125,11 +117,10 @@ def fuse(steps, head):
     if _into_product(last):
         merged = _merge(out.pop(), _linear(weight, head.arrays[bkey]))
         arrays.update({wkey: merged.arrays["weight"], bkey: merged.arrays["bias"]})
-    elif head.op == "linear_model" and _centred(last):
+    elif head.op == "linear_model" and last.op == "affine" and _foldable(last) and centre(last) is not None:
         # (x - c) * s @ W + b == (x - c) @ (s W) + b: the centre is subtracted first, so nothing
         # cancels, and the scaler costs no pass of its own over the block.
-        scale, offset = out.pop().arrays["scale"], last.arrays["offset"]
-        arrays.update({wkey: scale[:, None] * weight, "centre": -offset / scale})
+        arrays.update({wkey: out.pop().arrays["scale"][:, None] * weight, "centre": centre(last)})
     elif last.op in ("onehot", "columns", "normalize") or _quadratic(last):
         out[-1:] = _push(out[-1], weight)
         del arrays[wkey]  # the steps now end in the layer's pre-activation, less its bias

@@ -50,24 +50,22 @@ def both_classes(ops, s):
     return torch.cat((-s, s), dim=1) if ops.torch else np.concatenate((-s, s), axis=1)
 
 
-def _normalise_rows(ops, p):
-    # scikit-learn's one-vs-rest normalisation: rows that are all zero become uniform.
-    total = p.sum(axis=1, keepdims=True)
-    zero = total == 0
-    return ops.where(zero, 1.0 / p.shape[1], p / ops.where(zero, 1.0, total))
+def _one_vs_rest(link):
+    """The link of one-vs-rest scores: ``link`` of both classes' scores for two classes, else of each
+    class's, rows normalised as scikit-learn does (rows that are all zero become uniform)."""
+
+    def proba(ops, s):
+        if s.shape[1] == 1:
+            return link(ops, both_classes(ops, s))
+        p = link(ops, s)
+        total = p.sum(axis=1, keepdims=True)
+        zero = total == 0
+        return ops.where(zero, 1.0 / p.shape[1], p / ops.where(zero, 1.0, total))
+    return proba
 
 
-def _logistic_ovr(ops, s):
-    return ops.sigmoid(both_classes(ops, s)) if s.shape[1] == 1 else _normalise_rows(ops, ops.sigmoid(s))
-
-
-def _modified_huber(ops, s):
-    if s.shape[1] == 1:
-        return (both_classes(ops, s).clip(-1.0, 1.0) + 1.0) / 2.0
-    return _normalise_rows(ops, (s.clip(-1.0, 1.0) + 1.0) / 2.0)
-
-
-LINKS = {"logistic_ovr": _logistic_ovr, "modified_huber": _modified_huber,
+LINKS = {"logistic_ovr": _one_vs_rest(lambda ops, s: ops.sigmoid(s)),
+         "modified_huber": _one_vs_rest(lambda ops, s: (s.clip(-1.0, 1.0) + 1.0) / 2.0),
          "softmax": lambda ops, s: ops.softmax(s),
          "logistic": lambda ops, s: ops.sigmoid(both_classes(ops, s[:, :1])),
          # GradientBoosting's exponential loss: p = expit(2 * raw).
@@ -93,6 +91,7 @@ class Head(Module):
         self.np_dtype = torch.empty(0, dtype=dtype).numpy().dtype
         self.classifier = node.attrs.get("task") == "classifier"
         self.ravel = bool(node.attrs.get("ravel"))
+        self.fused = bool(node.attrs.get("fused_input"))  # the steps end in the first layer's x @ W
 
     def method(self, name):
         return getattr(self, f"m_{name}")
@@ -107,10 +106,8 @@ class LinearModel(Head):
 
     def __init__(self, node, dtype, device, kernel=True):
         super().__init__(node, dtype, device, kernel)
-        self.fused = bool(node.attrs.get("fused_input"))
         self.link = LINKS.get(node.attrs.get("proba"))
-        if not hasattr(self, "centre"):
-            self.centre = None
+        self.centre = getattr(self, "centre", None)  # a buffer where a scaler was folded in
         if self.kernel:  # the kernel's constants by input dtype
             b, w = self.bias.numpy(), None if self.fused else self.weight.numpy()
             c = np.zeros(len(w)) if self.centre is None and w is not None else self.centre
@@ -159,27 +156,22 @@ class MLP(Head):
 
     def __init__(self, node, dtype, device, kernel=True):
         super().__init__(node, dtype, device, kernel)
-        n = node.attrs["n_layers"]
-        self.fused = bool(node.attrs.get("fused_input"))
-        self.layers = [(getattr(self, f"weight{i}", None), getattr(self, f"bias{i}")) for i in range(n)]
-        self.act = _ACTIVATIONS[node.attrs["activation"]]
-        self.code = _kernels.ACTIVATIONS[node.attrs["activation"]]
-        self.binary = node.attrs["out"] == "logistic"
-        self.shapes = np.array([(0 if w is None else w.shape[0], len(b)) for w, b in self.layers])
-        self.flat = {}
+        self.layers = [(getattr(self, f"weight{i}", None), getattr(self, f"bias{i}")) for i in range(self.n_layers)]
+        self.act = _ACTIVATIONS[self.activation]
+        self.binary = self.out == "logistic"
+        if self.kernel:  # the kernel's constants by input dtype: all layers in one buffer
+            shapes = np.array([(0 if w is None else w.shape[0], len(b)) for w, b in self.layers])
+            weights = np.concatenate([np.zeros(0) if w is None else w.numpy().ravel() for w, _ in self.layers])
+            biases = np.concatenate([b.numpy() for _, b in self.layers])
+            self.consts = {np.dtype(t): (weights.astype(t), shapes, biases.astype(t),
+                                         _kernels.ACTIVATIONS[self.activation], self.fused)
+                           for t in (np.float32, np.float64)}
 
     def logits(self, x):
         x = self.ops.array(x)
         if self.kernel:
-            if x.dtype not in self.flat:  # the kernel's layout: all layers in one buffer
-                self.flat[x.dtype] = (
-                    np.concatenate([np.zeros(0) if w is None else w.numpy().ravel() for w, _ in self.layers]
-                                   ).astype(x.dtype),
-                    np.concatenate([b.numpy() for _, b in self.layers]).astype(x.dtype))
-            weights, biases = self.flat[x.dtype]
-            out = np.empty((x.shape[0], self.shapes[-1, 1]), x.dtype)
-            consts = (weights, self.shapes, biases, self.code, self.fused)
-            _kernels.run(_kernels.mlp, x, consts, (out,))
+            out = np.empty((x.shape[0], len(self.layers[-1][1])), x.dtype)
+            _kernels.run(_kernels.mlp, x, self.consts[x.dtype], (out,))
             return out
         *hidden, (w, b) = self.layers
         for wi, bi in hidden:
@@ -240,7 +232,6 @@ class TransformOnly(nn.Module):
     """The head of a pipeline that ends with a transformer: ``transform`` is the identity."""
 
     kernel = watches = False
-    ops = TORCH
 
     def method(self, name):
         return lambda x: x

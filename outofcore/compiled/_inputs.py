@@ -30,10 +30,8 @@ def _values(column):
 
 
 class Lookup:
-    """One input column's categories to numbers (a lookup spec of ``_convert_encoders``).
-
-    Positions in the code table: the keys, then NaN (and ``pd.NA``), None, arrow's null, unknown.
-    """
+    """One input column's categories to numbers (a lookup spec of ``_convert_encoders``). Positions
+    in the code table: the keys, then NaN (and ``pd.NA``), None, arrow's null, unknown."""
 
     def __init__(self, spec, dtype):
         import pandas as pd
@@ -41,8 +39,7 @@ class Lookup:
         self.spec, self.n = spec, len(spec["keys"])
         self.index = pd.Index(spec["keys"], dtype=object if any(isinstance(k, str) for k in spec["keys"])
                               else None)
-        extra = [spec[k] for k in ("nan", "none", "null")] + [spec["unknown"]]
-        extra = [spec["unknown"] if v == "unknown" else v for v in extra]
+        extra = [spec["unknown"] if spec[k] == "unknown" else spec[k] for k in ("nan", "none", "null", "unknown")]
         values = [np.nan if v is None or v == "error" else v for v in spec["codes"] + extra]
         self.table = np.asarray(values, dtype=dtype)
         self.arrow_keys = None
@@ -56,14 +53,13 @@ class Lookup:
             # Each category looked up once; a missing value (code -1) is pandas' NaN.
             pos = np.append(self._positions(column.array.categories.to_series()), n)
             return pos[column.array.codes]
-        if isinstance(dtype, pd.ArrowDtype) or getattr(dtype, "storage", None) == "pyarrow":
-            import pyarrow as pa
-
-            column, null = pa.array(column.array), n  # no copy; its nulls are pandas' NaN or NA
-        if _is_arrow(column):
+        pandas_arrow = isinstance(dtype, pd.ArrowDtype) or getattr(dtype, "storage", None) == "pyarrow"
+        if pandas_arrow or _is_arrow(column):
             import pyarrow as pa
             import pyarrow.compute as pc
 
+            if pandas_arrow:
+                column, null = pa.array(column.array), n  # no copy; its nulls are pandas' NaN or NA
             try:
                 if self.arrow_keys is None:
                     self.arrow_keys = pa.array(self.spec["keys"])
@@ -152,16 +148,13 @@ def _numbers(column, dtype, name):
 @np.errstate(over="ignore")  # a value past float32's range becomes infinite: refused by name later
 def to_array(model, X):
     """``X`` as the 2-D array of the columns the tensor program reads (a tensor for torch input).
-
     Numbers keep float64 where the model compares in float64 (HistGradientBoosting), else they
-    are converted to the model's dtype.
-    """
+    are converted to the model's dtype."""
     dtype = model._np_dtype
     if isinstance(X, torch.Tensor):
         if model.graph.inputs is not None:
             raise TypeError("this compiled model encodes categories or reads timestamps; pass a "
-                            "DataFrame, arrow table "
-                            "or NumPy array, not a tensor")
+                            "DataFrame, arrow table or NumPy array, not a tensor")
         _width(model, tuple(X.shape))
         keep = model._keep_float64 and X.dtype == torch.float64
         return X.detach().to(device=model.device, dtype=X.dtype if keep else model._tdtype)
@@ -183,8 +176,7 @@ def to_array(model, X):
         frame = X.iloc[:, where]
         plain = all(isinstance(t, np.dtype) and t.kind in "fiub" for t in frame.dtypes)
         try:  # NumPy columns hold NaN as it is; asking for na_value costs a pass over them
-            values = (frame.to_numpy(dtype=dtype) if plain else
-                      frame.to_numpy(dtype=dtype, na_value=np.nan))
+            values = frame.to_numpy(dtype=dtype) if plain else frame.to_numpy(dtype=dtype, na_value=np.nan)
             for start, stop in _runs(numeric):  # slices: a column list copies 8x slower
                 out[:, numeric[start]:numeric[stop - 1] + 1] = values[:, start:stop]
             numeric = []
@@ -210,6 +202,11 @@ def _runs(positions):
     """``(start, stop)`` index ranges of ``positions`` over which they go up by one."""
     cuts = [0] + [k for k in range(1, len(positions)) if positions[k] != positions[k - 1] + 1]
     return list(zip(cuts, cuts[1:] + [len(positions)]))
+
+
+def as_slice(columns):
+    """``columns`` as a slice where they are consecutive (indexing by it is a view), else as they are."""
+    return slice(columns[0], columns[-1] + 1) if len(_runs(columns)) == 1 else columns
 
 
 def _rule(node):
@@ -247,13 +244,12 @@ def input_policy(graph):
                     set().union(*cs) for cs in zip(*parts)]
                 continue
             rule = _rule(node)
-            for columns in frame:
-                for i in columns:
-                    if rule == "passthrough":
-                        limit.setdefault(i, "finite")
-                    elif rule != "codes":
-                        nan.setdefault(i, rule[0])
-                        limit.setdefault(i, rule[1])
+            for i in set().union(*frame):
+                if rule == "passthrough":
+                    limit.setdefault(i, "finite")
+                elif rule != "codes":
+                    nan.setdefault(i, rule[0])
+                    limit.setdefault(i, rule[1])
             if rule != "passthrough":
                 frame = [set() for _ in range(node.width(len(frame)))]
         return frame
@@ -271,20 +267,14 @@ def input_policy(graph):
 def check(x, policy, model):
     """Raise ValueError naming the first refused value of ``x`` (an array or a tensor)."""
     for columns, allow_nan, limit in policy:
-        if columns is None:
-            part = x
-        elif len(_runs(columns)) == 1:
-            part = x[:, columns[0]:columns[-1] + 1]  # a view, not a copy
-        else:
-            part = x[:, columns]
+        part = x if columns is None else x[:, as_slice(columns)]
         if not part.shape[0]:
             continue
         numpy = isinstance(part, np.ndarray)
         if numpy and (limit == "finite" or part.dtype.itemsize <= 4) and finite(part):
             continue  # finite values (NaN and infinity make a sum NaN or infinite); float32 ones fit float32
         if numpy and part.size <= 1 << 16:  # a few rows: NumPy's reductions cost least
-            lo, hi = part.min(), part.max()
-            dtype = part.dtype
+            lo, hi, dtype = part.min(), part.max(), part.dtype
         else:
             t = part if isinstance(part, torch.Tensor) else torch.from_numpy(part)
             if allow_nan and limit == "finite":  # NaN would make a minimum NaN: look for inf

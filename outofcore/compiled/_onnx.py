@@ -20,8 +20,7 @@ from torch import nn
 class _Exported(nn.Module):
     def __init__(self, steps, fns):
         super().__init__()
-        self.steps = steps
-        self.fns = fns
+        self.steps, self.fns = steps, fns
 
     def forward(self, x):
         z = self.steps(x)
@@ -72,8 +71,7 @@ def to_onnx(compiled, path, *, method=None, opset=None):
                          "export covers models whose input is numbers")
     methods, names = _plan(compiled, method)
     # The exported graph is the tensor program: a copy of the model without CPU kernels.
-    compiled = type(compiled)(compiled.graph, device=compiled.device, dtype=compiled.dtype,
-                              cpu_kernels=False)
+    compiled = type(compiled)(compiled.graph, **compiled._options(cpu_kernels=False))
     compiled._head.refused = None  # a graph cannot raise: refusing values is its caller's part
     module = _Exported(compiled._steps, [compiled._head.method(m) for m in methods]).eval()
     x = torch.zeros((2, compiled.n_features_in_), dtype=compiled._tdtype, device=compiled.device)

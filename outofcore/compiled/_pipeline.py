@@ -12,7 +12,7 @@ import torch
 
 from . import _steps
 from ._heads import MLP, GaussianNB, KMeans, LinearModel, TransformOnly
-from ._spec import Graph, labels_from_json
+from ._spec import Graph, Node, labels_from_json, write
 from ._inputs import Lookup, check, input_policy, to_array
 from ._trees import TreeEnsemble
 
@@ -22,14 +22,6 @@ _HEADS = {"linear_model": LinearModel, "gaussian_nb": GaussianNB, "mlp": MLP, "k
 # Intermediate bytes allowed per chunk of rows: cache-sized on the CPU (a step's output is still
 # cached when the next one reads it), large launches on GPUs.
 _CHUNK_BYTES = {"cpu": 16 << 20, "cuda": 2 << 30}
-
-
-def _resolve_dtype(dtype):
-    key = dtype if isinstance(dtype, str) else {torch.float32: "float32", torch.float64: "float64",
-                                                np.float32: "float32", np.float64: "float64"}.get(dtype)
-    if key not in _DTYPES:
-        raise ValueError(f"dtype={dtype!r} is not supported; use 'float32' (default) or 'float64'")
-    return key
 
 
 class _Method:
@@ -51,17 +43,6 @@ class _Method:
         return bound
 
 
-def _numpy_r2(pred, y, w):
-    pred = pred.reshape(len(pred), -1).astype(np.float64)
-    y = np.asarray(y, dtype=np.float64).reshape(len(pred), -1)
-    mean = (w[:, None] * y).sum(axis=0) / w.sum()
-    res = (w[:, None] * (y - pred) ** 2).sum(axis=0)
-    tot = (w[:, None] * (y - mean) ** 2).sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r2 = np.where(tot == 0, np.where(res == 0, 1.0, 0.0), 1.0 - res / tot)
-    return float(r2.mean())
-
-
 def _score(pred, y, sample_weight, *, kind):
     """Accuracy, R^2 (averaged over outputs, as ``sklearn.metrics.r2_score``) or minus the inertia
     (``pred`` holds squared distances), without scikit-learn."""
@@ -79,7 +60,14 @@ def _score(pred, y, sample_weight, *, kind):
         raise ValueError(f"y has {None if y is None else len(y)} values for {n} rows of X")
     if kind == "accuracy":
         return float((w * (np.asarray(pred) == np.asarray(y))).sum() / w.sum())
-    return _numpy_r2(np.asarray(pred), y, w)
+    pred = np.asarray(pred, dtype=np.float64).reshape(n, -1)
+    y = np.asarray(y, dtype=np.float64).reshape(n, -1)
+    mean = (w[:, None] * y).sum(axis=0) / w.sum()
+    res = (w[:, None] * (y - pred) ** 2).sum(axis=0)
+    tot = (w[:, None] * (y - mean) ** 2).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(tot == 0, np.where(res == 0, 1.0, 0.0), 1.0 - res / tot)
+    return float(r2.mean())
 
 
 def _row_floats(nodes, width):
@@ -131,11 +119,14 @@ class CompiledPipeline:
     def __init__(self, graph, *, device="cpu", dtype="float32", batch_size=None, cpu_kernels=True):
         if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
             raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+        key = dtype if isinstance(dtype, str) else {torch.float32: "float32", torch.float64: "float64",
+                                                    np.float32: "float32", np.float64: "float64"}.get(dtype)
+        if key not in _DTYPES:
+            raise ValueError(f"dtype={dtype!r} is not supported; use 'float32' (default) or 'float64'")
         self.graph, self.device = graph, torch.device(device)
-        self.dtype, self.batch_size, self.cpu_kernels = _resolve_dtype(dtype), batch_size, cpu_kernels
-        self._tdtype = _DTYPES[self.dtype]
-        self._np_dtype = np.dtype(self.dtype)
-        self._steps = _steps.Chain([_steps.build(n, self._tdtype, self.device) for n in graph.steps]).eval()
+        self.dtype, self.batch_size, self.cpu_kernels = key, batch_size, cpu_kernels
+        self._tdtype, self._np_dtype = _DTYPES[self.dtype], np.dtype(self.dtype)
+        self._steps = _steps.build(Node("chain", children=graph.steps), self._tdtype, self.device).eval()
         head = graph.head
         if head is None:
             self._head, self._methods, self._task = TransformOnly(), ("transform",), None
@@ -169,7 +160,8 @@ class CompiledPipeline:
         self._direct = not graph.steps and self._head.kernel
         n_in = len(graph.inputs) if graph.inputs is not None else graph.n_features_in
         nodes = graph.steps + ([head] if head is not None and not self._head.kernel else [])
-        self._row_bytes = max(1, _row_floats(nodes, n_in)) * self._np_dtype.itemsize
+        row_bytes = max(1, _row_floats(nodes, n_in)) * self._np_dtype.itemsize
+        self._chunk_rows = max(1024, _CHUNK_BYTES.get(self.device.type, _CHUNK_BYTES["cuda"]) // row_bytes)
 
     def __repr__(self):
         return (f"CompiledPipeline({self.graph.source}, device={str(self.device)!r}, "
@@ -178,10 +170,12 @@ class CompiledPipeline:
     def __reduce__(self):
         # Dask's distributed scheduler ships tasks by pickling them: rebuild from the records
         # rather than pickling torch modules.
-        doc, arrays = self.graph.to_json()
-        options = {"device": str(self.device), "dtype": self.dtype, "batch_size": self.batch_size,
-                   "cpu_kernels": self.cpu_kernels}
-        return _rebuild, (doc, arrays, options)
+        return _rebuild, (*self.graph.to_json(), self._options(device=str(self.device)))
+
+    def _options(self, **changed):
+        """The keyword arguments that build this compiled pipeline again, with ``changed`` ones."""
+        return {"device": self.device, "dtype": self.dtype, "batch_size": self.batch_size,
+                "cpu_kernels": self.cpu_kernels, **changed}
 
     @_Method
     def predict(self, X):
@@ -213,17 +207,12 @@ class CompiledPipeline:
 
     def to(self, device):
         """A copy of this compiled pipeline on another device."""
-        return CompiledPipeline(self.graph, device=device, dtype=self.dtype, batch_size=self.batch_size,
-                                cpu_kernels=self.cpu_kernels)
+        return CompiledPipeline(self.graph, **self._options(device=device))
 
     def save(self, path, *, overwrite=False):
-        """Write the model to ``path`` (safetensors + JSON; loads without pickle or sklearn).
-
-        An existing file is replaced only with ``overwrite=True``.
-        """
-        from ._serialize import save
-
-        save(self, path, overwrite=overwrite)
+        """Write the model to ``path`` (safetensors + JSON; loads without pickle or sklearn); an
+        existing file is replaced only with ``overwrite=True``."""
+        write(self, path, overwrite=overwrite)
 
     def to_onnx(self, path, *, method=None, opset=None):
         """Export to ONNX (``label``/``probabilities``, ``variable`` or ``transformed`` outputs)."""
@@ -236,12 +225,6 @@ class CompiledPipeline:
         ``predict_to_parquet`` then builds its blocks in that order, which costs half the time."""
         return (isinstance(self._head, LinearModel) and bool(self._direct) and self.graph.inputs is None
                 and method in ("predict", "predict_proba", "decision_function"))
-
-    def _chunk_rows(self):
-        if self.batch_size is not None:
-            return self.batch_size
-        budget = _CHUNK_BYTES.get(self.device.type, _CHUNK_BYTES["cuda"])
-        return max(1024, budget // self._row_bytes)
 
     def _run(self, method, X):
         if (type(X) is np.ndarray and X.dtype == self._np_dtype and self.graph.inputs is None
@@ -257,10 +240,8 @@ class CompiledPipeline:
             check(x, self._policy, self)
         if isinstance(x, np.ndarray) and not self._direct:
             x = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
-        fn, n = self._fns[method], x.shape[0]
-        if self._direct and self.batch_size is None:
-            out = fn(x)  # a kernel streams through its batch
-        elif n <= (rows := self._chunk_rows()):
+        fn, n, rows = self._fns[method], x.shape[0], self.batch_size or self._chunk_rows
+        if n <= rows or (self._direct and self.batch_size is None):  # a kernel streams through its batch
             out = fn(x)
         else:
             parts = [fn(x[start:start + rows]) for start in range(0, n, rows)]

@@ -162,10 +162,8 @@ def _pipeline(pipe, ctx):
 
 
 def _incremental(model, ctx):
-    sub = Context(ctx.builder, ctx.raw, ctx.final, f"{ctx.where}Incremental.estimator_: ")
-    nodes = sub.convert(model.estimator_)
-    ctx.reads = sub.reads
-    return nodes
+    ctx.where += "Incremental.estimator_: "  # the wrapped estimator converts in its place
+    return ctx.convert(model.estimator_)
 
 
 def _column_indices(ct, spec):
@@ -187,10 +185,8 @@ def _column_indices(ct, spec):
 
 def _column_transformer(ct, ctx):
     """ColumnTransformer: each branch reads its columns; outputs side by side (``columns`` node).
-
     As the first step its branches read input columns, so they may hold encoders; the branch
-    columns are then tensor columns (numbers, or the codes of a lookup).
-    """
+    columns are then tensor columns (numbers, or the codes of a lookup)."""
     branches, width = [], 0
     for name, trans, columns in ct.transformers_:
         idx = _column_indices(ct, columns)
@@ -213,20 +209,17 @@ def _column_transformer(ct, ctx):
 
 def convert(model):
     """Convert a fitted model into a :class:`Graph` (input columns, transform steps, head)."""
-    builder = []
     names = getattr(model, "feature_names_in_", None)
     _check_fitted(model, "")
     n_in = _n_features_in(model)
-    ctx = Context(builder, list(range(n_in)), True, "")
+    ctx = Context([], list(range(n_in)), True, "")
     steps = _convert(model, ctx)
     head = steps.pop() if steps and steps[-1].op in HEAD_OPS else None
-    if ctx.reads != "all":
-        builder[:] = [builder[i] for i in ctx.reads]  # the first step reads these, in this order
-    if builder == [{"source": i} for i in range(n_in)]:
-        builder = None
+    # The first step reads these tensor columns, in this order.
+    inputs = ctx.builder if ctx.reads == "all" else [ctx.builder[i] for i in ctx.reads]
     return Graph(steps=steps, head=head, n_features_in=n_in,
-                 feature_names_in=None if names is None else [str(n) for n in names],
-                 source=type(model).__name__, inputs=builder)
+                 feature_names_in=None if names is None else [str(n) for n in names], source=type(model).__name__,
+                 inputs=None if inputs == [{"source": i} for i in range(n_in)] else inputs)
 
 
 def _n_features_in(model):

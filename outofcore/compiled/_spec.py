@@ -1,9 +1,12 @@
-"""The description of a compiled pipeline: plain JSON attributes plus NumPy arrays.
+"""The description of a compiled pipeline: plain JSON attributes plus NumPy arrays, and its file.
 
 Converters produce these records, the torch modules are built from them, and the save format is
-exactly them (JSON + safetensors): no torch, scikit-learn or pickle is needed to read one.
+exactly them: one safetensors file, the graph as JSON in its header (category vocabularies
+included), so no torch, scikit-learn or pickle is needed to read one.
 """
 
+import json
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -113,8 +116,7 @@ def _node_from_json(doc, arrays):
     try:
         node_arrays = {name: arrays[key] for name, key in doc["arrays"].items()}
     except KeyError as exc:
-        raise ValueError(f"compiled model is missing the array {exc.args[0]!r}; "
-                         "the file is damaged") from None
+        raise ValueError(f"compiled model is missing the array {exc.args[0]!r}; the file is damaged") from None
     return Node(doc["op"], doc["attrs"], node_arrays, [_node_from_json(c, arrays) for c in doc["children"]])
 
 
@@ -132,8 +134,36 @@ def labels_to_json(classes):
 
 def labels_from_json(doc):
     """Inverse of :func:`labels_to_json`."""
-    if doc["dtype"] == "object":
-        out = np.empty(len(doc["values"]), dtype=object)
-        out[:] = doc["values"]
-        return out
-    return np.asarray(doc["values"], dtype=np.dtype(doc["dtype"]))
+    return np.asarray(doc["values"], dtype=object if doc["dtype"] == "object" else np.dtype(doc["dtype"]))
+
+
+def write(compiled, path, *, overwrite=False):
+    """Write ``compiled`` to ``path`` (a file path or fsspec URL) through the package's one
+    writer, :func:`outofcore.io.files.publishing`: complete or not at all, an existing file
+    replaced only with ``overwrite=True``, the mode the user's umask gives."""
+    import fsspec
+    from safetensors.numpy import save as to_bytes
+
+    from outofcore.io.files import publishing
+
+    doc, arrays = compiled.graph.to_json()
+    doc["options"] = {"dtype": compiled.dtype}
+    data = to_bytes(arrays, metadata={FORMAT_NAME: json.dumps(doc)})
+    fs, dest = fsspec.core.url_to_fs(os.fspath(path))
+    with publishing(dest, overwrite=overwrite, fs=fs) as tmp, fs.open(tmp, "wb") as f:
+        f.write(data)
+
+
+def read(path):
+    """``(graph, dtype)`` of the model file at ``path``."""
+    from safetensors import safe_open
+
+    path = os.fspath(path)
+    with safe_open(path, framework="np") as f:
+        meta = f.metadata() or {}
+        if FORMAT_NAME not in meta:
+            raise ValueError(f"{path} is not a compiled outofcore model (no {FORMAT_NAME!r} header); "
+                             "write one with CompiledPipeline.save")
+        arrays = {key: f.get_tensor(key) for key in f.keys()}
+    doc = json.loads(meta[FORMAT_NAME])
+    return Graph.from_json(doc, arrays), doc["options"]["dtype"]

@@ -7,7 +7,8 @@ anything that depends on settings is resolved in ``__init__``, so ``forward`` ha
 import torch
 from torch import nn
 
-from ._inputs import _runs
+from . import _fuse
+from ._inputs import as_slice
 
 
 class Module(nn.Module):
@@ -25,18 +26,17 @@ class Module(nn.Module):
 
 
 class Affine(Module):
-    """``x * scale + offset``, optionally clipped (the scalers), computed as
-    ``(x - centre) * scale``: a feature far from zero cancels exactly in the subtraction, as in
+    """``x * scale + offset``, optionally clipped (the scalers), computed as ``(x - centre) * scale``
+    where every scale is nonzero: a feature far from zero cancels exactly in the subtraction, as in
     scikit-learn's ``(x - mean) / scale``, where ``x * scale + offset`` would round ``x * scale``
     first and keep its error after the cancellation."""
 
     def __init__(self, node, dtype, device):
         super().__init__(node, dtype, device)
-        scale, offset = node.arrays["scale"], node.arrays["offset"]
-        self.centred = bool((scale != 0).all())
+        centre = _fuse.centre(node)
+        self.centred = centre is not None
         if self.centred:
-            centre = torch.as_tensor(-offset / scale, device=device).to(dtype)
-            self.register_buffer("centre", centre, persistent=False)
+            self.register_buffer("centre", torch.as_tensor(centre, device=device).to(dtype), persistent=False)
 
     def forward(self, x):
         if self.centred:
@@ -126,8 +126,7 @@ class Recode(Module):
             pos = torch.searchsorted(keys, v).clamp_(max=max(len(keys) - 1, 0))
             found = keys[pos] == v if len(keys) else torch.zeros_like(v, dtype=torch.bool)
             value = codes[pos] if len(keys) else v
-            parts.append(torch.where(v.isnan(), self.missing[j],
-                                     torch.where(found, value, self.unknown[j])))
+            parts.append(torch.where(v.isnan(), self.missing[j], torch.where(found, value, self.unknown[j])))
         return torch.stack(parts, dim=1)
 
 
@@ -168,13 +167,6 @@ class Distances(Module):
         return sq.clamp_(min=0).sqrt_()
 
 
-class Chain(nn.Sequential):
-    """Transforms applied one after the other."""
-
-    def __init__(self, modules):
-        super().__init__(*modules)
-
-
 class Columns(nn.Module):
     """ColumnTransformer: each branch reads its columns; outputs side by side, or summed where a
     linear layer was pushed into the branches (``mode="sum"``)."""
@@ -185,12 +177,9 @@ class Columns(nn.Module):
         self.sum = node.attrs.get("mode") == "sum"
         self.select = []  # per branch: None (every column), a slice (a view), or an index buffer
         for i, child in enumerate(node.children):
-            cols = child.attrs["columns"]
-            if cols is not None and len(_runs(cols)) == 1:  # consecutive columns
-                cols = slice(cols[0], cols[-1] + 1)
-            elif cols is not None:
-                self.register_buffer(f"cols{i}", torch.as_tensor(cols, dtype=torch.int64, device=device),
-                                     persistent=False)
+            cols = None if child.attrs["columns"] is None else as_slice(child.attrs["columns"])
+            if isinstance(cols, list):
+                self.register_buffer(f"cols{i}", torch.as_tensor(cols, device=device), persistent=False)
                 cols = f"cols{i}"
             self.select.append(cols)
 
@@ -204,13 +193,12 @@ class Columns(nn.Module):
 
 
 _MODULES = {"affine": Affine, "linear": Linear, "impute": Impute, "normalize": Normalize, "poly": Poly,
-            "quadratic": Quadratic,
-            "binarize": Binarize, "recode": Recode, "onehot": OneHot, "embed": Embed,
+            "quadratic": Quadratic, "binarize": Binarize, "recode": Recode, "onehot": OneHot, "embed": Embed,
             "distances": Distances, "columns": Columns}
 
 
 def build(node, dtype, device):
     """The module of one transform record."""
     if node.op == "chain":
-        return Chain([build(c, dtype, device) for c in node.children])
+        return nn.Sequential(*(build(c, dtype, device) for c in node.children))
     return _MODULES[node.op](node, dtype, device)
