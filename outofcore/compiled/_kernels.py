@@ -224,11 +224,10 @@ def _trees(x, roots, depth, feature, threshold, left, nan_right, cat, bitsets, c
     # A block of rows walks every tree: the (tree, row) walks go eight at a time as explicit chains,
     # whose independent loads keep the CPU busy (eight rows of a tree; a few rows walk eight trees
     # side by side). A group stops when all eight reach leaves (leaves point to themselves). Only
-    # blocks holding a NaN pay for the missing-value rule; the others first walk each tree's top
-    # ``levels[t]`` levels laid out as a complete binary tree (children of k at 2k and 2k + 1; a leaf
-    # above the last level repeated below it, so it is reached in any case), which needs neither child
-    # pointers nor a leaf test, then go on from ``heap_node``. Sums start from ``base``. Returns
-    # whether x holds no infinity (which scikit-learn's classic trees refuse).
+    # blocks holding a NaN pay for the missing-value rule; in the others, eight rows of a tree first
+    # walk its top levels as a complete binary tree (``_trees.top_levels``), without child pointers
+    # or leaf tests. Sums start from ``base``. Returns whether x holds no infinity (which
+    # scikit-learn's classic trees refuse).
     n, d = x.shape
     n_trees, n_out = roots.shape[0], value.shape[1]
     rows, trees = np.empty(8, np.int64), np.empty(8, np.int64)

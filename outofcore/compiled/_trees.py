@@ -26,11 +26,9 @@ def round_down_float32(t):
 
 
 def top_levels(roots, depth, left, most=8):
-    """Each tree's top ``min(depth, most)`` levels as a complete binary tree, for the CPU kernel:
-    the levels, and per tree the node at each position ``k`` (the root at 1, children at ``2k`` and
-    ``2k + 1``) down to the first position past the last level. A leaf fills the positions below
-    it (its threshold is +inf: a walk goes on to ``2k``). 2 ** 8 positions keep a tree's top levels
-    within a few kilobytes."""
+    """Each tree's top ``min(depth, most)`` levels as a complete binary tree (root at position 1,
+    children of ``k`` at ``2k`` and ``2k + 1``; a leaf fills the positions below it): the levels, and
+    per tree the node at each position down to the level below the last, for the CPU kernel."""
     levels = np.minimum(depth, most).astype(np.int32)
     top = int(levels.max(initial=0))
     heap = np.zeros((len(roots), 2 ** (top + 1)), np.int32)
