@@ -282,6 +282,16 @@ def test_score_over_all_rows_equals_sklearn(classification_data, regression_data
     assert_allclose(model.score(Xd, yd), model.estimator_.score(X, y), rtol=1e-10)
 
 
+def test_r2_of_a_target_far_from_zero_equals_sklearn(regression_data):
+    """R^2 over blocks keeps its digits where the target's mean is far larger than its spread."""
+    X, y = _standardized(regression_data)
+    Xd = da.from_array(X, chunks=(333, -1))
+    model = Incremental(SGDRegressor(random_state=0), random_state=0).fit(Xd, da.from_array(y, chunks=333))
+    model.estimator_.intercept_ += 1e9  # the same fit, for the target moved by 1e9
+    far = y + 1e9
+    assert_allclose(model.score(Xd, da.from_array(far, chunks=333)), model.estimator_.score(X, far), rtol=1e-9)
+
+
 def test_classes_are_found_once_and_unknown_labels_are_named(classification_data):
     """Labels are discovered from y; with classes= given, an unseen label is reported with its block."""
     X, y = classification_data

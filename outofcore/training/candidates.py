@@ -175,5 +175,5 @@ def validation_scores(source, valid, learners, kind, scorer, holdout, catch):
         if learner.error is not None or failed is not None:
             out.append((None, seconds, learner.error or failed))
             continue
-        out.append((finish(np.sum([e for e, _ in entries], axis=0), kind), seconds, None))
+        out.append((finish([e for e, _ in entries], kind), seconds, None))
     return out

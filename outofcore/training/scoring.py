@@ -1,8 +1,9 @@
 """Scores over many blocks: each block gives a few sums, the sums give the score of all rows.
 
 A mean of per-block R^2 is not the R^2 of the rows, so the default scores are built from
-sufficient statistics: accuracy from (correct, rows), R^2 from the weighted sums of y, y^2 and
-squared residuals, a clusterer's score (minus the inertia) as a sum. Any other score, and any
+sufficient statistics: accuracy from (correct, rows), R^2 from each block's weight, mean of y,
+squared deviations from that mean and squared residuals (merged as a parallel variance, so a target
+far from zero keeps its digits), a clusterer's score (minus the inertia) as a sum. Any other score, and any
 ``scoring=`` scorer, is the row-weighted mean of the block scores, which is exact for scores that
 are means over rows (accuracy, log-loss, squared error) and an approximation otherwise.
 """
@@ -23,8 +24,8 @@ _WIDTH = {"accuracy": 2, "r2": 4, "sum": 1, "mean": 2}
 
 
 def block_sums(estimator, Xb, yb, wb=None, *, kind, scorer=None):
-    """The sums one block contributes to a score of ``kind`` (a float64 vector; R^2 of several
-    outputs gives one row of sums per output)."""
+    """The statistics one block contributes to a score of ``kind`` (a float64 vector; R^2 of
+    several outputs gives four values per output)."""
     n = Xb.shape[0]
     if n == 0:
         return np.zeros(_WIDTH[kind] * (yb.shape[1] if kind == "r2" and yb.ndim == 2 else 1))
@@ -42,7 +43,7 @@ def block_sums(estimator, Xb, yb, wb=None, *, kind, scorer=None):
 
 
 def prediction_sums(pred, yb, wb=None, *, kind):
-    """The sums of accuracy or R^2 of predictions ``pred`` against ``yb`` on one block."""
+    """The statistics of accuracy or R^2 of predictions ``pred`` against ``yb`` on one block."""
     n = len(pred)
     w = np.ones(n) if wb is None else np.asarray(wb, dtype=np.float64)
     if kind == "accuracy":
@@ -50,21 +51,26 @@ def prediction_sums(pred, yb, wb=None, *, kind):
     y = np.asarray(yb, dtype=np.float64)
     pred = np.asarray(pred, dtype=np.float64).reshape(y.shape)
     wy = w if y.ndim == 1 else w[:, None]
-    return np.stack([np.broadcast_to(w.sum(), y.shape[1:]), (wy * y).sum(0),
-                     (wy * y * y).sum(0), (wy * (y - pred) ** 2).sum(0)], axis=-1).ravel()
+    s_w = np.broadcast_to(w.sum(), y.shape[1:])
+    mean = np.divide((wy * y).sum(0), s_w, out=np.zeros(y.shape[1:]), where=s_w > 0)
+    return np.stack([s_w, mean, (wy * (y - mean) ** 2).sum(0), (wy * (y - pred) ** 2).sum(0)],
+                    axis=-1).ravel()
 
 
-def finish(sums, kind):
-    """The score from the sums of every block (added up)."""
-    sums = np.asarray(sums, dtype=np.float64)
+def finish(blocks, kind):
+    """The score from the statistics of every block (one row per block)."""
+    blocks = np.atleast_2d(np.asarray(blocks, dtype=np.float64))
+    sums = blocks.sum(axis=0)
     if kind == "accuracy":
         return float(sums[0] / sums[1])
     if kind == "sum":
         return float(sums[0])
     if kind == "mean":
         return float(sums[0] / sums[1])
-    s_w, s_y, s_yy, s_res = sums.reshape(-1, 4).T
-    total = s_yy - s_y * s_y / s_w
+    w, mean, m2, res = blocks.reshape(len(blocks), -1, 4).transpose(2, 0, 1)  # (blocks, outputs)
+    s_w, s_res = w.sum(0), res.sum(0)
+    centre = np.divide((w * mean).sum(0), s_w, out=np.zeros_like(s_w), where=s_w > 0)
+    total = m2.sum(0) + (w * (mean - centre) ** 2).sum(0)
     with np.errstate(divide="ignore", invalid="ignore"):
         r2 = np.where(total == 0, np.where(s_res == 0, 1.0, 0.0), 1.0 - s_res / total)
     return float(np.mean(r2))
@@ -87,8 +93,8 @@ def dask_score(estimator, X, y=None, sample_weight=None, *, scorer=None):
                         scorer=scorer, has_y=y is not None, has_w=sample_weight is not None,
                         adjust_chunks={index: width}, dtype=np.float64, concatenate=True,
                         meta=np.empty(0, np.float64))
-    (total,) = compute(sums.reshape(-1, width).sum(axis=0))
-    return finish(total, kind)
+    (blocks,) = compute(sums.reshape(-1, width))
+    return finish(blocks, kind)
 
 
 def _sums_task(Xb, *rest, estimator, kind, scorer, has_y, has_w):
@@ -110,8 +116,8 @@ def dask_prediction_score(pred, y, sample_weight=None, *, kind):
         args += [sample_weight, "i"]
     sums = da.blockwise(_prediction_task, "i", *args, kind=kind, adjust_chunks={"i": width},
                         dtype=np.float64, concatenate=True, meta=np.empty(0, np.float64))
-    (total,) = compute(sums.reshape(-1, width).sum(axis=0))
-    return finish(total, kind)
+    (blocks,) = compute(sums.reshape(-1, width))
+    return finish(blocks, kind)
 
 
 def _prediction_task(pred, yb, wb=None, *, kind):

@@ -54,7 +54,7 @@ def validation_score(source, valid, estimator, scorer, holdout):
             Xb, yb, wb = (None if a is None else a[keep] for a in (Xb, yb, wb))
         return block_sums(estimator, Xb, yb, wb, kind=kind, scorer=scorer)
 
-    return finish(np.sum(source.map(sums, list(valid)), axis=0), kind)
+    return finish(source.map(sums, list(valid)), kind)
 
 
 def held_out(model, source, position):
