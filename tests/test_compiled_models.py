@@ -101,6 +101,19 @@ def test_hist_boosting_categorical_features(cpu_kernels, rng):
     assert_values_close(compiled.predict(X_test), model.predict(X_test))
 
 
+@pytest.mark.parametrize("marker", [np.nan, np.float32("nan"), np.float16("nan")])
+def test_imputer_missing_values_nan_of_any_float_type(marker, rng):
+    """SimpleImputer(missing_values=...) given NaN as a NumPy float32 or float16 imputes NaN, as in
+    scikit-learn."""
+    X = rng.normal(size=(300, 3))
+    y = (X[:, 0] > 0).astype(int)
+    X[rng.random(X.shape) < 0.2] = np.nan
+    from sklearn.impute import SimpleImputer
+
+    model = make_pipeline(SimpleImputer(missing_values=marker), linear_model.LogisticRegression()).fit(X, y)
+    assert_values_close(ooc.compile_pipeline(model).predict_proba(X), model.predict_proba(X))
+
+
 def test_gradient_boosting_custom_init_is_refused(regression_data):
     """A non-constant init estimator raises an error naming it."""
     X, y = regression_data

@@ -7,6 +7,7 @@ fitted attributes (outofcore's own scalers) converts the same way.
 
 import numpy as np
 
+from ._convert_encoders import is_nan
 from ._spec import Node
 
 
@@ -79,7 +80,7 @@ def simple_imputer(est, ctx):
             f"{ctx.where}SimpleImputer(strategy={est.strategy!r}) imputes strings; compiled models "
             "impute strings only right before a OneHotEncoder or OrdinalEncoder") from None
     mv = est.missing_values
-    nan_marker = mv is None or (isinstance(mv, float) and mv != mv)
+    nan_marker = mv is None or is_nan(mv)  # NaN of any float type, as scikit-learn's is_scalar_nan
     if not nan_marker and not isinstance(mv, (int, float, np.number)):
         raise TypeError(f"{ctx.where}SimpleImputer(missing_values={mv!r}) on numbers: use a number or NaN")
     keep = np.flatnonzero(~np.isnan(stats))
