@@ -16,7 +16,7 @@ from sklearn.utils.validation import validate_data
 
 from outofcore.io.inputs import is_dask_collection
 from outofcore.preprocessing import categories, vocabulary
-from outofcore.preprocessing.vocabulary import is_nan
+from outofcore.preprocessing.missing import is_nan
 from outofcore.preprocessing.base import BlockwiseTransformer
 
 

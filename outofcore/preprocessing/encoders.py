@@ -16,7 +16,7 @@ from sklearn.base import OneToOneFeatureMixin
 from sklearn.utils.validation import check_is_fitted
 
 from outofcore.preprocessing._encoding import _check_frequency, _Encoder
-from outofcore.preprocessing.vocabulary import is_nan
+from outofcore.preprocessing.missing import is_nan
 
 __all__ = ["OneHotEncoder", "OrdinalEncoder"]
 

@@ -11,11 +11,7 @@ import pyarrow.compute as pc
 
 from outofcore.io import convert
 from outofcore.preprocessing.categories import is_stringlike, missing_mask
-
-
-def is_nan(value):
-    return isinstance(value, float) and value != value or (
-        isinstance(value, np.floating) and np.isnan(value))
+from outofcore.preprocessing.missing import is_nan
 
 
 def _text_state(array):
