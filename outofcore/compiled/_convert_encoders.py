@@ -124,7 +124,6 @@ def one_hot_encoder(est, ctx):
                 return -1
             return offset + slot - (dropped is not None and slot > dropped)
 
-        codes = [output(s) for s in slots]
         handle = est.handle_unknown
         unknown = "error" if handle == "error" else (
             output(group) if handle in ("infrequent_if_exist", "warn") else -1)
@@ -133,7 +132,7 @@ def one_hot_encoder(est, ctx):
             into = "the infrequent category" if handle != "ignore" else "all zeros"
             warn = (f"Found unknown categories in columns [{j}] during transform. These unknown "
                     f"categories will be encoded as {into}.")
-        specs.append(_lookup(est, j, categories, codes, unknown, ctx.imputer, warn))
+        specs.append(_lookup(est, j, categories, [output(s) for s in slots], unknown, ctx.imputer, warn))
         offset += n_slots - (dropped is not None)
     return _place(est, ctx, specs) + [Node("onehot", {"n_out": offset, "accepts": "codes"})]
 

@@ -85,8 +85,7 @@ def kmeans(est, ctx):
     centers = f64(est.cluster_centers_)
     if not ctx.final:
         return [Node("distances", {"n_out": len(centers)}, {"centers": centers})]
-    attrs = {"task": "clusterer", "methods": ["predict", "transform", "score"]}
-    return [Node("kmeans", attrs, {"centers": centers})]
+    return [Node("kmeans", {"task": "clusterer", "methods": ["predict", "transform", "score"]}, {"centers": centers})]
 
 
 ACTIVATIONS = ("identity", "logistic", "tanh", "relu")

@@ -64,7 +64,6 @@ def _forest(trees, n_out, attrs, base, bitsets=None):
 
 
 def _sklearn_tree(tree, value):
-    """The node table of one ``sklearn.tree._tree.Tree`` with the given per-node output rows."""
     return _tree(tree.children_left, tree.children_right, tree.feature, tree.threshold,
                  tree.missing_go_to_left, value)
 
@@ -80,19 +79,18 @@ def forest(est, ctx):
     """DecisionTree, RandomForest and ExtraTrees: mean leaf values (regressors) or mean class
     proportions (classifiers)."""
     members = getattr(est, "estimators_", [est])
-    n_out = members[0].tree_.value.shape[1]
-    if not hasattr(est, "classes_"):
-        trees = [_sklearn_tree(m.tree_, m.tree_.value[:, :, 0] / len(members)) for m in members]
-        return [_forest(trees, n_out, _attrs(est, n_out, "value", "nan"), np.zeros(n_out))]
-    if np.ndim(est.classes_[0]) != 0 or n_out != 1:
+    n_out, proba = members[0].tree_.value.shape[1], hasattr(est, "classes_")
+    if proba and (np.ndim(est.classes_[0]) != 0 or n_out != 1):
         raise ValueError(f"multi-output {type(est).__name__} is not supported by compiled models")
-    n_classes, trees = len(est.classes_), []
+    n_out = len(est.classes_) if proba else n_out
+    trees = []
     for m in members:
-        value = m.tree_.value[:, 0, :n_classes].astype(np.float64)
-        total = value.sum(axis=1, keepdims=True)
-        total[total == 0] = 1.0  # scikit-learn's predict_proba leaves all-zero rows at zero
-        trees.append(_sklearn_tree(m.tree_, value / total / len(members)))
-    return [_forest(trees, n_classes, _attrs(est, n_classes, "proba", "nan"), np.zeros(n_classes))]
+        value = m.tree_.value[:, 0, :n_out] if proba else m.tree_.value[:, :, 0]
+        if proba:  # class proportions; scikit-learn's predict_proba leaves all-zero rows at zero
+            total = value.sum(axis=1, keepdims=True)
+            value = value / np.where(total == 0, 1.0, total)
+        trees.append(_sklearn_tree(m.tree_, value / len(members)))
+    return [_forest(trees, n_out, _attrs(est, n_out, "proba" if proba else "value", "nan"), np.zeros(n_out))]
 
 
 def _gb_base(est, n_out):

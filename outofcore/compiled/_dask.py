@@ -28,15 +28,11 @@ def output_spec(model, method):
         return model.classes_.dtype, ()
     if method == "predict" and model._task == "clusterer":
         return np.dtype(np.int32), ()
-    # regression values and decision scores
-    if head.op == "mlp":
-        n_out = len(head.arrays[f"bias{head.attrs['n_layers'] - 1}"])
-    elif head.op == "trees":
-        n_out = head.attrs["n_out"]
-    else:
-        n_out = len(head.arrays["bias"])
-    ravel = head.attrs.get("ravel", False) or (head.op == "trees" and n_out == 1)
-    return float_dtype, (() if ravel else (n_out,))
+    # regression values and decision scores: one column per value of the last bias (trees: base)
+    if head.attrs["ravel"]:
+        return float_dtype, ()
+    last = "base" if head.op == "trees" else f"bias{head.attrs['n_layers'] - 1}" if head.op == "mlp" else "bias"
+    return float_dtype, (len(head.arrays[last]),)
 
 
 def _apply_block(model, method, block):
@@ -78,10 +74,8 @@ def run_dask(model, method, X):
                                 width=trailing[0] if trailing else None, meta=meta)
     arr = as_dask_array(X)
     _width(model, arr.shape)
-    fn = functools.partial(_apply_block, model, method)
-    if trailing:
-        return arr.map_blocks(fn, dtype=dtype, chunks=(arr.chunks[0], trailing), meta=meta)
-    return arr.map_blocks(fn, dtype=dtype, chunks=(arr.chunks[0],), drop_axis=1, meta=meta)
+    return arr.map_blocks(functools.partial(_apply_block, model, method), dtype=dtype,
+                          chunks=(arr.chunks[0], *trailing), drop_axis=None if trailing else 1, meta=meta)
 
 
 def dask_score(pred, y, sample_weight, kind):

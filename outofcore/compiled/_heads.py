@@ -8,7 +8,7 @@ it is built, its family's CPU kernel (``_kernels``). Links and decisions are wri
 
 import numpy as np
 import torch
-from scipy.special import expit
+from scipy.special import expit, softmax
 from torch import nn
 
 from . import _kernels
@@ -26,10 +26,7 @@ class Ops:
         return torch.sigmoid(s) if self.torch else expit(s)  # one ufunc, no overflow warning
 
     def softmax(self, s):
-        if self.torch:
-            return torch.softmax(s, dim=1)
-        e = np.exp(s - s.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
+        return torch.softmax(s, dim=1) if self.torch else softmax(s, axis=1)
 
     def where(self, cond, a, b):
         return torch.where(cond, a, b) if self.torch else np.where(cond, a, b)
@@ -77,10 +74,9 @@ class Head(Module):
 
     # Families with a CPU kernel set this: the kernel runs when the head is on the CPU and numba runs.
     has_kernel = False
-    # Heads that see a refused input as they compute set ``watches`` (NaN or infinity reaches a
-    # linear model's scores and k-means' distances; the tree kernel looks at every value it
-    # reads): with no steps before them, the pipeline then sets ``refused(x)``, which raises
-    # naming the value, and a batch of accepted values costs no pass of its own.
+    # Heads that see a refused input as they compute set ``watches`` (NaN or infinity reaches linear
+    # scores and k-means distances; the tree kernel reads every value): with no steps before them, the
+    # pipeline sets ``refused(x)``, which raises naming the value, so accepted batches cost no extra pass.
     watches = False
     refused = None
 

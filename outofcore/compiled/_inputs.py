@@ -11,6 +11,7 @@ classic trees accept NaN (trees refuse values past float32's range, which their 
 infinite); HistGradientBoosting accepts anything; other steps want finite values.
 """
 
+import contextlib
 import functools
 import warnings
 
@@ -23,7 +24,6 @@ def _is_arrow(column):
 
 
 def _values(column):
-    """A column as a NumPy array (arrow and pandas columns converted)."""
     if _is_arrow(column):
         return column.to_numpy(zero_copy_only=False)
     return column.to_numpy() if hasattr(column, "to_numpy") else np.asarray(column)
@@ -132,10 +132,8 @@ def _width(model, shape):
 
 def _numbers(column, dtype, name):
     if hasattr(column, "to_numpy") and not _is_arrow(column):
-        try:
+        with contextlib.suppress(TypeError, ValueError):
             return column.to_numpy(dtype=dtype, na_value=np.nan)
-        except (TypeError, ValueError):
-            pass
     column = _values(column)
     try:
         return np.asarray(column, dtype=dtype)
@@ -175,13 +173,12 @@ def to_array(model, X):
                  if model.graph.feature_names_in else [specs[j]["source"] for j in numeric])
         frame = X.iloc[:, where]
         plain = all(isinstance(t, np.dtype) and t.kind in "fiub" for t in frame.dtypes)
-        try:  # NumPy columns hold NaN as it is; asking for na_value costs a pass over them
+        with contextlib.suppress(TypeError, ValueError):  # a column that is not numbers: found and named below
+            # NumPy columns hold NaN as it is; asking for na_value costs a pass over them.
             values = frame.to_numpy(dtype=dtype) if plain else frame.to_numpy(dtype=dtype, na_value=np.nan)
             for start, stop in _runs(numeric):  # slices: a column list copies 8x slower
                 out[:, numeric[start]:numeric[stop - 1] + 1] = values[:, start:stop]
             numeric = []
-        except (TypeError, ValueError):
-            pass  # a column that is not numbers: found and named below
     for j in numeric:
         out[:, j] = _numbers(column(specs[j]["source"]), dtype, names[specs[j]["source"]])
     stamps = {}

@@ -12,7 +12,6 @@ import logging
 import os
 import warnings
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -47,9 +46,8 @@ def _map_labels(model, classes):
     from onnx import helper, numpy_helper
 
     graph = model.graph
-    values = np.asarray(classes)
     # Text labels (bytes too) become an ONNX string tensor; numbers keep their type.
-    labels = numpy_helper.from_array(values.astype(object) if values.dtype.kind in "OUS" else values,
+    labels = numpy_helper.from_array(classes.astype(object) if classes.dtype.kind in "OUS" else classes,
                                      name="class_labels")
     for node in graph.node:
         node.output[:] = ["label_index" if o == "label" else o for o in node.output]
@@ -75,8 +73,6 @@ def to_onnx(compiled, path, *, method=None, opset=None):
     compiled._head.refused = None  # a graph cannot raise: refusing values is its caller's part
     module = _Exported(compiled._steps, [compiled._head.method(m) for m in methods]).eval()
     x = torch.zeros((2, compiled.n_features_in_), dtype=compiled._tdtype, device=compiled.device)
-    batch = torch.export.Dim("batch")
-    kwargs = {} if opset is None else {"opset_version": opset}
     # The exporter logs a line per optional torchvision op it skips and, in torch 2.13, warns
     # about its own use of a deprecated pytree API: neither concerns the exported model.
     logger = logging.getLogger("torch.onnx._internal.exporter._registration")
@@ -86,8 +82,8 @@ def to_onnx(compiled, path, *, method=None, opset=None):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
             program = torch.onnx.export(module, (x,), input_names=["X"], output_names=names,
-                                        dynamic_shapes={"x": {0: batch}}, dynamo=True,
-                                        external_data=False, verbose=False, **kwargs)
+                                        dynamic_shapes={"x": {0: torch.export.Dim("batch")}}, dynamo=True,
+                                        external_data=False, verbose=False, opset_version=opset)
     finally:
         logger.setLevel(level)
     model = program.model_proto

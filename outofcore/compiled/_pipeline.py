@@ -173,7 +173,6 @@ class CompiledPipeline:
         return _rebuild, (*self.graph.to_json(), self._options(device=str(self.device)))
 
     def _options(self, **changed):
-        """The keyword arguments that build this compiled pipeline again, with ``changed`` ones."""
         return {"device": self.device, "dtype": self.dtype, "batch_size": self.batch_size,
                 "cpu_kernels": self.cpu_kernels, **changed}
 

@@ -39,10 +39,7 @@ class Affine(Module):
             self.register_buffer("centre", torch.as_tensor(centre, device=device).to(dtype), persistent=False)
 
     def forward(self, x):
-        if self.centred:
-            out = (x - self.centre).mul_(self.scale)
-        else:
-            out = torch.addcmul(self.offset, x, self.scale)
+        out = (x - self.centre).mul_(self.scale) if self.centred else torch.addcmul(self.offset, x, self.scale)
         return out if self.clip is None else out.clamp_(*self.clip)
 
 

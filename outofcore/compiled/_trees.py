@@ -54,10 +54,8 @@ class TreeEnsemble(Head):
         # Where NaN is routed, the values refused are the infinite ones (after the cast to float32),
         # which the kernel and the tensor program look for as they read.
         self.watches = self.accepts == "nan"
-        tables = {"roots": arrays["roots"], "depth": arrays["depth"], "left": arrays["left"],
-                  "feature": arrays["feature"], "thr32": round_down_float32(threshold),
-                  "thr64": threshold, "nan_right": arrays["nan_right"], "cat": arrays["cat"],
-                  "bitsets": arrays["bitsets"]}
+        # roots, depth, left, feature, nan_right, cat, bitsets; thresholds for each input precision
+        tables = dict(arrays, thr32=round_down_float32(threshold), thr64=threshold)
         if self.kernel:  # the kernel's arguments, by the thresholds it compares with
             rest = (tables["nan_right"], tables["cat"], tables["bitsets"], self.categorical,
                     node.arrays["value"], node.arrays["base"])
@@ -79,23 +77,18 @@ class TreeEnsemble(Head):
         self.strict = node.attrs.get("binary_rule") == "gt"
 
     def _kernel_raw(self, x):
-        if self.exact_float64 and x.dtype == np.float64:
-            consts = self.consts["thr64"]
-        else:
-            consts = self.consts["thr32"]
-            if x.dtype != np.float32:
-                with np.errstate(over="ignore"):  # past float32's range is infinite: refused below
-                    x = x.astype(np.float32)
+        exact = self.exact_float64 and x.dtype == np.float64
+        if not exact and x.dtype != np.float32:
+            with np.errstate(over="ignore"):  # past float32's range is infinite: refused below
+                x = x.astype(np.float32)
         out = np.empty((x.shape[0], self.n_out))  # float64 sums, as scikit-learn's
-        if not _kernels.run(_kernels.trees, x, consts, (out,)) and self.refused:
+        if not _kernels.run(_kernels.trees, x, self.consts["thr64" if exact else "thr32"], (out,)) and self.refused:
             self.refused(x)
         return out
 
     def _tensor_raw(self, x):
-        if self.exact_float64 and x.dtype == torch.float64:
-            thr = self.thr64
-        else:
-            x, thr = x.float(), self.thr32
+        exact = self.exact_float64 and x.dtype == torch.float64
+        x, thr = (x, self.thr64) if exact else (x.float(), self.thr32)
         if self.refused and bool(x.isinf().any()):
             self.refused(x)
         k = self.roots.expand(x.shape[0], -1)
