@@ -166,7 +166,7 @@ class MLP(Head):
     def logits(self, x):
         x = self.ops.array(x)
         if self.kernel:
-            out = np.empty((x.shape[0], len(self.layers[-1][1])), x.dtype)
+            out = np.empty((x.shape[0], self.layers[-1][1].shape[0]), x.dtype)
             _kernels.run(_kernels.mlp, x, self.consts[x.dtype], (out,))
             return out
         *hidden, (w, b) = self.layers
