@@ -20,14 +20,23 @@ PATHS = [True, False]  # cpu_kernels: the CPU kernel, then the tensor program
 @pytest.mark.parametrize("cpu_kernels", PATHS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_thresholds_between_float32_values(dtype, cpu_kernels, rng):
-    """Inputs just below, at and above a float64 threshold route exactly like sklearn's float32 cast."""
+    """Inputs just below, at and above a float64 threshold route exactly like sklearn's float32 cast,
+    one row and in a batch (where the kernel compares the bits of x as ordered keys); so do signed
+    zeros and the smallest subnormals against a threshold of +0.0 or -0.0."""
     X = rng.normal(size=(400, 2)).astype(np.float32)
-    model = tree.DecisionTreeClassifier(max_depth=1).fit(X, (X[:, 0] > 0.1).astype(int))
-    t = np.float32(model.tree_.threshold[0])
-    near = np.array([np.nextafter(t, -np.inf), t, np.nextafter(t, np.inf)], dtype=np.float32)
-    Xn = np.column_stack([near, np.zeros(3, np.float32)])
-    compiled = ooc.compile_pipeline(model, dtype=dtype, cpu_kernels=cpu_kernels)
-    np.testing.assert_array_equal(compiled.predict(Xn), model.predict(Xn))
+    for split in (0.1, 0.0, -0.0):
+        model = tree.DecisionTreeClassifier(max_depth=1).fit(X, (X[:, 0] > split).astype(int))
+        if split == 0.0:
+            model.tree_.threshold[0] = split  # exactly a (signed) zero, not sklearn's midpoint
+        t = np.float32(model.tree_.threshold[0])
+        assert split != 0.0 or (t == 0 and np.signbit(t) == np.signbit(split))
+        tiny = np.float32(1e-45)
+        near = np.array([np.nextafter(t, -np.inf), t, np.nextafter(t, np.inf), -0.0, 0.0, tiny, -tiny, -t],
+                        dtype=np.float32)
+        Xn = np.column_stack([near, np.zeros(len(near), np.float32)])
+        compiled = ooc.compile_pipeline(model, dtype=dtype, cpu_kernels=cpu_kernels)
+        np.testing.assert_array_equal(compiled.predict(Xn[:1]), model.predict(Xn[:1]))
+        np.testing.assert_array_equal(compiled.predict(np.tile(Xn, (5, 1))), model.predict(np.tile(Xn, (5, 1))))
 
 
 @pytest.mark.parametrize("cpu_kernels", PATHS)

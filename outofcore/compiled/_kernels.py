@@ -214,17 +214,19 @@ def _cat_right(v, row, bitsets, right):
 
 
 def _trees(x, roots, depth, feature, threshold, left, nan_right, cat, bitsets, categorical, value,
-           base, levels, heap_feature, heap_threshold, heap_node, out):
+           base, levels, heap_split, heap_node, out):
     # A block of rows walks every tree: the (tree, row) walks go eight at a time as explicit chains,
     # whose independent loads keep the CPU busy (eight rows of a tree; a few rows walk eight trees
     # side by side). A group stops when all eight reach leaves (leaves point to themselves). Only
-    # blocks holding a NaN pay for the missing-value rule; in the others, eight rows of a tree first
-    # walk its top levels as a complete binary tree (``_trees.top_levels``), without child pointers
-    # or leaf tests. Sums start from ``base``. Returns whether x holds no infinity (which
+    # blocks holding a NaN pay for the missing-value rule. In the others (float32 x), eight rows of a
+    # tree first walk its top levels as a complete binary tree (``_trees.top_levels``): no child
+    # pointers or leaf tests, and a node's feature and threshold in one load (``heap_split``: the
+    # feature above the threshold's bits made unsigned in float order; x's bits become such keys as a
+    # block is read). Sums start from ``base``. Returns whether x holds no infinity (which
     # scikit-learn's classic trees refuse).
     n, d = x.shape
     n_trees, n_out = roots.shape[0], value.shape[1]
-    rows, trees = np.empty(8, np.int64), np.empty(8, np.int64)
+    rows, trees, keys = np.empty(8, np.int64), np.empty(8, np.int64), np.empty((256, d), np.int64)
     infinite = False
     for start in range(0, n, 256):
         stop = min(n, start + 256)
@@ -234,7 +236,13 @@ def _trees(x, roots, depth, feature, threshold, left, nan_right, cat, bitsets, c
             for f in range(d):
                 nan_rows |= x[i, f] != x[i, f]
                 infinite |= abs(x[i, f]) == np.inf
-        heap = not (nan_rows or categorical)
+        heap = not (nan_rows or categorical) and x.itemsize == 4
+        if heap:
+            bits = x[start:stop].view(np.int32)
+            for i in range(stop - start):
+                for f in range(d):
+                    b = np.int64(bits[i, f])
+                    keys[i, f] = (b ^ 0x7FFFFFFF if b < 0 else b) + 2 ** 31
         t, r, count = 0, start, n_trees * (stop - start)
         for group in range(0, count, 8):
             if r + 8 <= stop:  # eight rows of one tree, the common case
@@ -242,13 +250,18 @@ def _trees(x, roots, depth, feature, threshold, left, nan_right, cat, bitsets, c
                 k0 = k1 = k2 = k3 = k4 = k5 = k6 = k7 = roots[t]
                 steps = depth[t]
                 if heap:
-                    f_, th, k0 = heap_feature[t], heap_threshold[t], 1
+                    p, j, k0 = heap_split[t], r - start, 1
                     k1 = k2 = k3 = k4 = k5 = k6 = k7 = 1
                     for _ in range(levels[t]):
-                        k0 = 2 * k0 + (x[i0, f_[k0]] > th[k0]); k1 = 2 * k1 + (x[i1, f_[k1]] > th[k1])
-                        k2 = 2 * k2 + (x[i2, f_[k2]] > th[k2]); k3 = 2 * k3 + (x[i3, f_[k3]] > th[k3])
-                        k4 = 2 * k4 + (x[i4, f_[k4]] > th[k4]); k5 = 2 * k5 + (x[i5, f_[k5]] > th[k5])
-                        k6 = 2 * k6 + (x[i6, f_[k6]] > th[k6]); k7 = 2 * k7 + (x[i7, f_[k7]] > th[k7])
+                        q0 = p[k0]; q1 = p[k1]; q2 = p[k2]; q3 = p[k3]; q4 = p[k4]; q5 = p[k5]; q6 = p[k6]; q7 = p[k7]
+                        k0 = 2 * k0 + (keys[j, q0 >> 32] > (q0 & 0xFFFFFFFF))
+                        k1 = 2 * k1 + (keys[j + 1, q1 >> 32] > (q1 & 0xFFFFFFFF))
+                        k2 = 2 * k2 + (keys[j + 2, q2 >> 32] > (q2 & 0xFFFFFFFF))
+                        k3 = 2 * k3 + (keys[j + 3, q3 >> 32] > (q3 & 0xFFFFFFFF))
+                        k4 = 2 * k4 + (keys[j + 4, q4 >> 32] > (q4 & 0xFFFFFFFF))
+                        k5 = 2 * k5 + (keys[j + 5, q5 >> 32] > (q5 & 0xFFFFFFFF))
+                        k6 = 2 * k6 + (keys[j + 6, q6 >> 32] > (q6 & 0xFFFFFFFF))
+                        k7 = 2 * k7 + (keys[j + 7, q7 >> 32] > (q7 & 0xFFFFFFFF))
                     node = heap_node[t]
                     k0, k1, k2, k3, k4, k5, k6, k7 = (node[k0], node[k1], node[k2], node[k3], node[k4],
                                                       node[k5], node[k6], node[k7])

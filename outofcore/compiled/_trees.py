@@ -40,6 +40,13 @@ def top_levels(roots, depth, left, most=8):
     return levels, heap
 
 
+def split_keys(feature, t32):
+    """``feature << 32`` plus the float32 threshold's bits as an unsigned key in float order (-0.0
+    taken as +0.0, which it equals): the CPU kernel compares x's keys with it in one load."""
+    bits = (t32 + np.float32(0)).view(np.int32).astype(np.int64)
+    return (feature.astype(np.int64) << 32) | (np.where(bits < 0, bits ^ 0x7FFFFFFF, bits) + 2 ** 31)
+
+
 class TreeEnsemble(Head):
     """Forests and boosted trees: leaf values summed over trees, plus ``base``, then the link."""
 
@@ -61,9 +68,9 @@ class TreeEnsemble(Head):
                     node.arrays["value"], node.arrays["base"])
             levels, heap = top_levels(tables["roots"], tables["depth"], tables["left"])
             inner = heap[:, :heap.shape[1] // 2]
+            top = (levels, split_keys(tables["feature"][inner], tables["thr32"][inner]), heap)
             self.consts = {t: (tables["roots"], tables["depth"], tables["feature"], tables[t],
-                               tables["left"]) + rest + (levels, tables["feature"][inner], tables[t][inner], heap)
-                           for t in ("thr32", "thr64")}
+                               tables["left"]) + rest + top for t in ("thr32", "thr64")}
         else:
             for name, value in tables.items():
                 tensor = torch.as_tensor(value, device=device)
@@ -78,9 +85,8 @@ class TreeEnsemble(Head):
 
     def _kernel_raw(self, x):
         exact = self.exact_float64 and x.dtype == np.float64
-        if not exact and x.dtype != np.float32:
-            with np.errstate(over="ignore"):  # past float32's range is infinite: refused below
-                x = x.astype(np.float32)
+        with np.errstate(over="ignore"):  # past float32's range is infinite: refused below
+            x = np.ascontiguousarray(x, np.float64 if exact else np.float32)  # the kernel reads bits
         out = np.empty((x.shape[0], self.n_out))  # float64 sums, as scikit-learn's
         if not _kernels.run(_kernels.trees, x, self.consts["thr64" if exact else "thr32"], (out,)) and self.refused:
             self.refused(x)
