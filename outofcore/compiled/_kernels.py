@@ -214,7 +214,7 @@ def _cat_right(v, row, bitsets, right):
 
 
 def _trees(x, roots, depth, feature, threshold, left, nan_right, cat, bitsets, categorical, value,
-           base, levels, heap_split, heap_node, out):
+           base, heap_split, heap_node, out):
     # A block of rows walks every tree: the (tree, row) walks go eight at a time as explicit chains,
     # whose independent loads keep the CPU busy (eight rows of a tree; a few rows walk eight trees
     # side by side). A group stops when all eight reach leaves (leaves point to themselves). Only
@@ -226,7 +226,7 @@ def _trees(x, roots, depth, feature, threshold, left, nan_right, cat, bitsets, c
     # scikit-learn's classic trees refuse).
     n, d = x.shape
     n_trees, n_out = roots.shape[0], value.shape[1]
-    rows, trees, keys = np.empty(8, np.int64), np.empty(8, np.int64), np.empty((256, d), np.int64)
+    rows, trees, keys = np.empty(8, np.int64), np.empty(8, np.int64), np.empty((min(n, 256), d), np.int64)
     infinite = False
     for start in range(0, n, 256):
         stop = min(n, start + 256)
@@ -236,7 +236,7 @@ def _trees(x, roots, depth, feature, threshold, left, nan_right, cat, bitsets, c
             for f in range(d):
                 nan_rows |= x[i, f] != x[i, f]
                 infinite |= abs(x[i, f]) == np.inf
-        heap = not (nan_rows or categorical) and x.itemsize == 4
+        heap = stop - start >= 8 and not (nan_rows or categorical) and x.itemsize == 4
         if heap:
             bits = x[start:stop].view(np.int32)
             for i in range(stop - start):
@@ -252,7 +252,7 @@ def _trees(x, roots, depth, feature, threshold, left, nan_right, cat, bitsets, c
                 if heap:
                     p, j, k0 = heap_split[t], r - start, 1
                     k1 = k2 = k3 = k4 = k5 = k6 = k7 = 1
-                    for _ in range(levels[t]):
+                    for _ in range(heap_node[t, 0]):
                         q0 = p[k0]; q1 = p[k1]; q2 = p[k2]; q3 = p[k3]; q4 = p[k4]; q5 = p[k5]; q6 = p[k6]; q7 = p[k7]
                         k0 = 2 * k0 + (keys[j, q0 >> 32] > (q0 & 0xFFFFFFFF))
                         k1 = 2 * k1 + (keys[j + 1, q1 >> 32] > (q1 & 0xFFFFFFFF))
@@ -265,7 +265,7 @@ def _trees(x, roots, depth, feature, threshold, left, nan_right, cat, bitsets, c
                     node = heap_node[t]
                     k0, k1, k2, k3, k4, k5, k6, k7 = (node[k0], node[k1], node[k2], node[k3], node[k4],
                                                       node[k5], node[k6], node[k7])
-                    steps -= levels[t]
+                    steps -= heap_node[t, 0]
                 r += 8
                 if r == stop:
                     r, t = start, t + 1

@@ -27,8 +27,9 @@ def round_down_float32(t):
 
 def top_levels(roots, depth, left, most=8):
     """Each tree's top ``min(depth, most)`` levels as a complete binary tree (root at position 1,
-    children of ``k`` at ``2k`` and ``2k + 1``; a leaf fills the positions below it): the levels, and
-    per tree the node at each position down to the level below the last, for the CPU kernel."""
+    children of ``k`` at ``2k`` and ``2k + 1``; a leaf fills the positions below it), for the CPU
+    kernel: per tree the node at each position down to the level below the last, and at position 0
+    (no node) the number of levels."""
     levels = np.minimum(depth, most).astype(np.int32)
     top = int(levels.max(initial=0))
     heap = np.zeros((len(roots), 2 ** (top + 1)), np.int32)
@@ -37,7 +38,8 @@ def top_levels(roots, depth, left, most=8):
         k = np.arange(2 ** level, 2 ** (level + 1))
         child = left[heap[:, k]]
         heap[:, 2 * k], heap[:, 2 * k + 1] = child, child + (child != heap[:, k])
-    return levels, heap
+    heap[:, 0] = levels
+    return heap
 
 
 def split_keys(feature, t32):
@@ -66,9 +68,9 @@ class TreeEnsemble(Head):
         if self.kernel:  # the kernel's arguments, by the thresholds it compares with
             rest = (tables["nan_right"], tables["cat"], tables["bitsets"], self.categorical,
                     node.arrays["value"], node.arrays["base"])
-            levels, heap = top_levels(tables["roots"], tables["depth"], tables["left"])
+            heap = top_levels(tables["roots"], tables["depth"], tables["left"])
             inner = heap[:, :heap.shape[1] // 2]
-            top = (levels, split_keys(tables["feature"][inner], tables["thr32"][inner]), heap)
+            top = (split_keys(tables["feature"][inner], tables["thr32"][inner]), heap)
             self.consts = {t: (tables["roots"], tables["depth"], tables["feature"], tables[t],
                                tables["left"]) + rest + top for t in ("thr32", "thr64")}
         else:
@@ -85,8 +87,9 @@ class TreeEnsemble(Head):
 
     def _kernel_raw(self, x):
         exact = self.exact_float64 and x.dtype == np.float64
-        with np.errstate(over="ignore"):  # past float32's range is infinite: refused below
-            x = np.ascontiguousarray(x, np.float64 if exact else np.float32)  # the kernel reads bits
+        if x.dtype != (np.float64 if exact else np.float32) or not x.flags.c_contiguous:  # it reads bits
+            with np.errstate(over="ignore"):  # past float32's range is infinite: refused below
+                x = np.ascontiguousarray(x, np.float64 if exact else np.float32)
         out = np.empty((x.shape[0], self.n_out))  # float64 sums, as scikit-learn's
         if not _kernels.run(_kernels.trees, x, self.consts["thr64" if exact else "thr32"], (out,)) and self.refused:
             self.refused(x)
