@@ -8,13 +8,14 @@ import pyarrow.parquet as pq
 import pytest
 from numpy.testing import assert_array_equal
 from sklearn.cluster import MiniBatchKMeans
-from sklearn.ensemble import GradientBoostingRegressor, RandomForestClassifier
+from sklearn.ensemble import GradientBoostingRegressor, HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import GaussianNB
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import outofcore as ooc
+from outofcore.compiled import CompiledPipeline
 from _parity import assert_labels_match, assert_values_close
 
 
@@ -188,3 +189,15 @@ def test_pickled_for_distributed_workers(classification_data):
     clone = pickle.loads(pickle.dumps(compiled))
     assert clone is not compiled and clone.cpu_kernels is False
     np.testing.assert_array_equal(clone.predict_proba(X), compiled.predict_proba(X))
+
+
+def test_tree_heads_saved_without_ravel_give_dask_decision_scores(classification_data):
+    """Files written before every head recorded ``ravel`` (tree classifiers did not) still give
+    one decision score per row on dask input."""
+    X, y = classification_data
+    model = HistGradientBoostingClassifier(max_iter=5, random_state=0).fit(X, y > 0)
+    graph = ooc.compile_pipeline(model).graph
+    del graph.head.attrs["ravel"]
+    scores = CompiledPipeline(graph).decision_function(da.from_array(X, chunks=(300, -1)))
+    assert scores.ndim == 1
+    assert_values_close(scores.compute(), model.decision_function(X))

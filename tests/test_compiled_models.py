@@ -94,6 +94,26 @@ def test_trees_of_every_depth_in_blocks_with_and_without_nan(name, dtype, rng):
     assert_values_close(compiled.predict_proba(X_test), model.predict_proba(X_test.astype(np.float64)))
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # its bin edges: inf - inf
+@pytest.mark.parametrize("cpu_kernels", PATHS)
+def test_hist_boosting_nan_threshold_sends_every_number_right(cpu_kernels):
+    """Trained on many infinities, HistGradientBoosting can store a NaN threshold (a bin edge
+    interpolated between -inf and inf); scikit-learn then sends every number right (``x <= nan`` is
+    false) and NaN where the node says."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(800)
+    for share, value in ((0.1, np.nan), (0.05, np.inf), (0.05, -np.inf)):
+        x[rng.random(800) < share] = value
+    y = np.nan_to_num(x, nan=2, posinf=5, neginf=-5)
+    model = ensemble.HistGradientBoostingRegressor(max_iter=1, max_leaf_nodes=40, random_state=0)
+    model.fit(x[:, None], y)
+    nodes = model._predictors[0][0].nodes
+    assert np.isnan(nodes["num_threshold"][~nodes["is_leaf"].astype(bool)]).any()
+    X_test = np.concatenate([x, np.linspace(-4, 4, 81), [np.inf, -np.inf, np.nan]])[:, None]
+    compiled = ooc.compile_pipeline(model, cpu_kernels=cpu_kernels, dtype="float64")
+    assert_values_close(compiled.predict(X_test), model.predict(X_test))
+
+
 @pytest.mark.parametrize("cpu_kernels", PATHS)
 def test_hist_boosting_categorical_features(cpu_kernels, rng):
     """HGB with integer-coded categorical features: seen, unseen, negative and missing categories

@@ -290,6 +290,12 @@ def test_r2_of_a_target_far_from_zero_equals_sklearn(regression_data):
     model.estimator_.intercept_ += 1e9  # the same fit, for the target moved by 1e9
     far = y + 1e9
     assert_allclose(model.score(Xd, da.from_array(far, chunks=333)), model.estimator_.score(X, far), rtol=1e-9)
+    # Signed weights (scikit-learn accepts them), with blocks whose weights sum to zero or less.
+    w = np.where(np.arange(len(y)) % 3 == 0, -2.0, 1.0)
+    w[333:666] = np.where(np.arange(333) % 2 == 0, -1.0, 1.0) * (1 + (np.arange(333) == 0))
+    assert w[333:666].sum() <= 0
+    assert_allclose(model.score(Xd, da.from_array(far, chunks=333), sample_weight=da.from_array(w, chunks=333)),
+                    model.estimator_.score(X, far, sample_weight=w), rtol=1e-9)
 
 
 def test_classes_are_found_once_and_unknown_labels_are_named(classification_data):

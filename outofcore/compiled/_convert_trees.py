@@ -151,10 +151,14 @@ def hist_gradient_boosting(est, ctx):
             cat = np.where(nodes["is_categorical"].astype(bool),
                            nodes["bitset_idx"].astype(np.int64) + sum(len(b) for b in bitsets), -1)
             bitsets.append(np.asarray(predictor.raw_left_cat_bitsets, np.uint32).reshape(-1, 8))
-            trees.append(_tree(np.where(leaf, -1, nodes["left"].astype(np.int64)),
-                               np.where(leaf, -1, nodes["right"].astype(np.int64)),
-                               nodes["feature_idx"], nodes["num_threshold"],
-                               nodes["missing_go_to_left"], value, cat))
+            # A NaN threshold (a bin edge between -inf and inf) sends every number right (``x <= nan``
+            # is false): children swapped and the threshold +inf send them to the same child.
+            flip = ~leaf & (cat < 0) & np.isnan(nodes["num_threshold"])
+            left, right = nodes["left"].astype(np.int64), nodes["right"].astype(np.int64)
+            trees.append(_tree(np.where(leaf, -1, np.where(flip, right, left)),
+                               np.where(leaf, -1, np.where(flip, left, right)), nodes["feature_idx"],
+                               np.where(flip, np.inf, nodes["num_threshold"]),
+                               nodes["missing_go_to_left"].astype(bool) ^ flip, value, cat))
     bitsets = np.concatenate(bitsets) if est._preprocessor is not None else None
     base = np.asarray(est._baseline_prediction, dtype=np.float64).reshape(n_out)
     # HistGradientBoosting compares float64 input with float64 thresholds: "input" compares in

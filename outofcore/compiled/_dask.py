@@ -29,10 +29,10 @@ def output_spec(model, method):
     if method == "predict" and model._task == "clusterer":
         return np.dtype(np.int32), ()
     # regression values and decision scores: one column per value of the last bias (trees: base)
-    if head.attrs["ravel"]:
-        return float_dtype, ()
     last = "base" if head.op == "trees" else f"bias{head.attrs['n_layers'] - 1}" if head.op == "mlp" else "bias"
-    return float_dtype, (len(head.arrays[last]),)
+    n_out = len(head.arrays[last])
+    # Tree classifiers saved before every head recorded ``ravel`` have one column when they ravel.
+    return float_dtype, (() if head.attrs.get("ravel", head.op == "trees" and n_out == 1) else (n_out,))
 
 
 def _apply_block(model, method, block):

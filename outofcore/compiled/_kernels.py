@@ -214,19 +214,20 @@ def _cat_right(v, row, bitsets, right):
 
 
 def _trees(x, roots, depth, feature, threshold, left, nan_right, cat, bitsets, categorical, value,
-           base, heap_split, heap_node, out):
+           base, heap_split, heap_node, used, out):
     # A block of rows walks every tree: the (tree, row) walks go eight at a time as explicit chains,
     # whose independent loads keep the CPU busy (eight rows of a tree; a few rows walk eight trees
     # side by side). A group stops when all eight reach leaves (leaves point to themselves). Only
     # blocks holding a NaN pay for the missing-value rule. In the others (float32 x), eight rows of a
     # tree first walk its top levels as a complete binary tree (``_trees.top_levels``): no child
     # pointers or leaf tests, and a node's feature and threshold in one load (``heap_split``: the
-    # feature above the threshold's bits made unsigned in float order; x's bits become such keys as a
-    # block is read). Sums start from ``base``. Returns whether x holds no infinity (which
-    # scikit-learn's classic trees refuse).
+    # feature's position in ``used`` above the threshold's bits made unsigned in float order; the
+    # used columns of x become such keys as a block is read). Sums start from ``base``. Returns
+    # whether x holds no infinity (which scikit-learn's classic trees refuse).
     n, d = x.shape
     n_trees, n_out = roots.shape[0], value.shape[1]
-    rows, trees, keys = np.empty(8, np.int64), np.empty(8, np.int64), np.empty((min(n, 256), d), np.int64)
+    rows, trees = np.empty(8, np.int64), np.empty(8, np.int64)
+    keys = np.empty((min(n, 256), len(used)), np.int64)  # the used columns only: x may be wide
     infinite = False
     for start in range(0, n, 256):
         stop = min(n, start + 256)
@@ -240,9 +241,9 @@ def _trees(x, roots, depth, feature, threshold, left, nan_right, cat, bitsets, c
         if heap:
             bits = x[start:stop].view(np.int32)
             for i in range(stop - start):
-                for f in range(d):
-                    b = np.int64(bits[i, f])
-                    keys[i, f] = (b ^ 0x7FFFFFFF if b < 0 else b) + 2 ** 31
+                for u in range(len(used)):
+                    b = np.int64(bits[i, used[u]])
+                    keys[i, u] = (b ^ 0x7FFFFFFF if b < 0 else b) + 2 ** 31
         t, r, count = 0, start, n_trees * (stop - start)
         for group in range(0, count, 8):
             if r + 8 <= stop:  # eight rows of one tree, the common case

@@ -70,7 +70,8 @@ class TreeEnsemble(Head):
                     node.arrays["value"], node.arrays["base"])
             heap = top_levels(tables["roots"], tables["depth"], tables["left"])
             inner = heap[:, :heap.shape[1] // 2]
-            top = (split_keys(tables["feature"][inner], tables["thr32"][inner]), heap)
+            used, position = np.unique(tables["feature"][inner], return_inverse=True)
+            top = (split_keys(position.reshape(inner.shape), tables["thr32"][inner]), heap, used)
             self.consts = {t: (tables["roots"], tables["depth"], tables["feature"], tables[t],
                                tables["left"]) + rest + top for t in ("thr32", "thr64")}
         else:

@@ -1,9 +1,10 @@
 """Scores over many blocks: each block gives a few sums, the sums give the score of all rows.
 
 A mean of per-block R^2 is not the R^2 of the rows, so the default scores are built from
-sufficient statistics: accuracy from (correct, rows), R^2 from each block's weight, mean of y,
-squared deviations from that mean and squared residuals (merged as a parallel variance, so a target
-far from zero keeps its digits), a clusterer's score (minus the inertia) as a sum. Any other score, and any
+sufficient statistics: accuracy from (correct, rows), R^2 from each block's weight, the mean of
+its y, the weighted first and second sums of y about that mean and the squared residuals (merged as
+a parallel variance: a target far from zero keeps its digits, and any weights, signed too, are
+exact), a clusterer's score (minus the inertia) as a sum. Any other score, and any
 ``scoring=`` scorer, is the row-weighted mean of the block scores, which is exact for scores that
 are means over rows (accuracy, log-loss, squared error) and an approximation otherwise.
 """
@@ -20,12 +21,12 @@ def score_kind(estimator, scorer=None):
     return {"classifier": "accuracy", "regressor": "r2", "clusterer": "sum"}.get(kind, "mean")
 
 
-_WIDTH = {"accuracy": 2, "r2": 4, "sum": 1, "mean": 2}
+_WIDTH = {"accuracy": 2, "r2": 5, "sum": 1, "mean": 2}
 
 
 def block_sums(estimator, Xb, yb, wb=None, *, kind, scorer=None):
     """The statistics one block contributes to a score of ``kind`` (a float64 vector; R^2 of
-    several outputs gives four values per output)."""
+    several outputs gives five values per output)."""
     n = Xb.shape[0]
     if n == 0:
         return np.zeros(_WIDTH[kind] * (yb.shape[1] if kind == "r2" and yb.ndim == 2 else 1))
@@ -51,10 +52,10 @@ def prediction_sums(pred, yb, wb=None, *, kind):
     y = np.asarray(yb, dtype=np.float64)
     pred = np.asarray(pred, dtype=np.float64).reshape(y.shape)
     wy = w if y.ndim == 1 else w[:, None]
-    s_w = np.broadcast_to(w.sum(), y.shape[1:])
-    mean = np.divide((wy * y).sum(0), s_w, out=np.zeros(y.shape[1:]), where=s_w > 0)
-    return np.stack([s_w, mean, (wy * (y - mean) ** 2).sum(0), (wy * (y - pred) ** 2).sum(0)],
-                    axis=-1).ravel()
+    centre = y.mean(0)  # unweighted: any shift is exact, and one near the values keeps the digits
+    d = y - centre
+    return np.stack([np.broadcast_to(w.sum(), y.shape[1:]), centre, (wy * d).sum(0), (wy * d * d).sum(0),
+                     (wy * (y - pred) ** 2).sum(0)], axis=-1).ravel()
 
 
 def finish(blocks, kind):
@@ -67,10 +68,10 @@ def finish(blocks, kind):
         return float(sums[0])
     if kind == "mean":
         return float(sums[0] / sums[1])
-    w, mean, m2, res = blocks.reshape(len(blocks), -1, 4).transpose(2, 0, 1)  # (blocks, outputs)
+    w, c, s1, s2, res = blocks.reshape(len(blocks), -1, 5).transpose(2, 0, 1)  # (blocks, outputs)
     s_w, s_res = w.sum(0), res.sum(0)
-    centre = np.divide((w * mean).sum(0), s_w, out=np.zeros_like(s_w), where=s_w > 0)
-    total = m2.sum(0) + (w * (mean - centre) ** 2).sum(0)
+    mean = np.divide((w * c + s1).sum(0), s_w, out=np.zeros_like(s_w), where=s_w != 0)
+    total = (s2 + 2 * (c - mean) * s1 + w * (c - mean) ** 2).sum(0)  # sum of w (y - mean)^2
     with np.errstate(divide="ignore", invalid="ignore"):
         r2 = np.where(total == 0, np.where(s_res == 0, 1.0, 0.0), 1.0 - s_res / total)
     return float(np.mean(r2))
