@@ -69,9 +69,10 @@ class TreeEnsemble(Head):
             rest = (tables["nan_right"], tables["cat"], tables["bitsets"], self.categorical,
                     node.arrays["value"], node.arrays["base"])
             heap = top_levels(tables["roots"], tables["depth"], tables["left"])
-            inner = heap[:, :heap.shape[1] // 2]
+            inner = heap[:, 1:heap.shape[1] // 2]  # the splitting positions (0 holds the level count)
             used, position = np.unique(tables["feature"][inner], return_inverse=True)
-            top = (split_keys(position.reshape(inner.shape), tables["thr32"][inner]), heap, used)
+            split = split_keys(position.reshape(inner.shape), tables["thr32"][inner])
+            top = (np.pad(split, ((0, 0), (1, 0))), heap, used)
             self.consts = {t: (tables["roots"], tables["depth"], tables["feature"], tables[t],
                                tables["left"]) + rest + top for t in ("thr32", "thr64")}
         else:
@@ -88,9 +89,10 @@ class TreeEnsemble(Head):
 
     def _kernel_raw(self, x):
         exact = self.exact_float64 and x.dtype == np.float64
-        if x.dtype != (np.float64 if exact else np.float32) or not x.flags.c_contiguous:  # it reads bits
+        dtype = np.float64 if exact else np.float32
+        if x.dtype != dtype or not x.flags.c_contiguous:  # the kernel reads the bits of rows
             with np.errstate(over="ignore"):  # past float32's range is infinite: refused below
-                x = np.ascontiguousarray(x, np.float64 if exact else np.float32)
+                x = np.ascontiguousarray(x, dtype)
         out = np.empty((x.shape[0], self.n_out))  # float64 sums, as scikit-learn's
         if not _kernels.run(_kernels.trees, x, self.consts["thr64" if exact else "thr32"], (out,)) and self.refused:
             self.refused(x)
