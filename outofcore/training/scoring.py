@@ -24,12 +24,17 @@ def score_kind(estimator, scorer=None):
 _WIDTH = {"accuracy": 2, "r2": 5, "sum": 1, "mean": 2}
 
 
+def _width(kind, y):
+    """Values one block gives to a score of ``kind`` (R^2 gives its values per output of y)."""
+    return _WIDTH[kind] * (y.shape[1] if kind == "r2" and y is not None and y.ndim == 2 else 1)
+
+
 def block_sums(estimator, Xb, yb, wb=None, *, kind, scorer=None):
     """The statistics one block contributes to a score of ``kind`` (a float64 vector; R^2 of
     several outputs gives five values per output)."""
     n = Xb.shape[0]
     if n == 0:
-        return np.zeros(_WIDTH[kind] * (yb.shape[1] if kind == "r2" and yb.ndim == 2 else 1))
+        return np.zeros(_width(kind, yb))
     if kind in ("accuracy", "r2"):
         return prediction_sums(estimator.predict(Xb), yb, wb, kind=kind)
     w = np.ones(n) if wb is None else np.asarray(wb, dtype=np.float64)
@@ -85,7 +90,7 @@ def dask_score(estimator, X, y=None, sample_weight=None, *, scorer=None):
     from outofcore.runtime.threads import guarded
 
     kind = score_kind(estimator, scorer)
-    width = _WIDTH[kind] * (y.shape[1] if kind == "r2" and y is not None and y.ndim == 2 else 1)
+    width = _width(kind, y)
     args, index = [X, "ij"], "i"
     for a in (y, sample_weight):
         if a is not None:
@@ -111,7 +116,7 @@ def dask_prediction_score(pred, y, sample_weight=None, *, kind):
 
     from outofcore.runtime.scheduler import compute
 
-    width = _WIDTH[kind] * (y.shape[1] if kind == "r2" and y.ndim == 2 else 1)
+    width = _width(kind, y)
     args = [pred, "i" if pred.ndim == 1 else "ik", y, "i" if y.ndim == 1 else "ik"]
     if sample_weight is not None:
         args += [sample_weight, "i"]
@@ -123,5 +128,5 @@ def dask_prediction_score(pred, y, sample_weight=None, *, kind):
 
 def _prediction_task(pred, yb, wb=None, *, kind):
     if len(pred) == 0:
-        return np.zeros(_WIDTH[kind] * (yb.shape[1] if kind == "r2" and yb.ndim == 2 else 1))
+        return np.zeros(_width(kind, yb))
     return prediction_sums(pred, yb, wb, kind=kind)
