@@ -7,6 +7,7 @@ import pytest
 import torch
 from sklearn import ensemble, linear_model, preprocessing, tree
 from sklearn.cluster import KMeans
+from sklearn.compose import ColumnTransformer
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 
@@ -248,20 +249,26 @@ def test_table_model_on_gpu():
     assert_values_close(compiled.predict_proba(rows), model.predict_proba(rows))
 
 
+@pytest.mark.parametrize("rows", [1, 100])  # a few rows looked up one by one, many by a vectorised lookup
 @pytest.mark.parametrize("missing", [None, np.nan])
-def test_string_columns_of_every_kind_encode_like_sklearn(missing):
-    """A string column as object (None or NaN), category, str, string (pd.NA) or arrow (null)
-    encodes as sklearn encodes it (None and NaN are different categories to sklearn); arrow's null
-    is the missing category the encoder saw, pd.NA is NaN (sklearn refuses pd.NA)."""
+def test_string_columns_of_every_kind_encode_like_sklearn(missing, rows):
+    """A string column as object (None or NaN), category, str, string (pd.NA), arrow (null) or a
+    NumPy object array encodes as sklearn encodes it (None and NaN are different categories to
+    sklearn); arrow's null is the missing category the encoder saw, pd.NA is NaN (sklearn refuses
+    pd.NA)."""
     import pyarrow as pa
 
-    values = ["b", "a", None, "c", "a", "zz"]
+    values = ["b", "a", None, "c", "a", "zz"] * rows
     train = pd.DataFrame({"s": pd.Series(["a", "b", "c", missing, "a"], dtype=object)})
     enc = preprocessing.OneHotEncoder(handle_unknown="ignore", sparse_output=False).fit(train)
     compiled = ooc.compile_pipeline(enc)
     for dtype in (object, "category", "str"):
         frame = pd.DataFrame({"s": pd.Series(values, dtype=dtype)})
         np.testing.assert_array_equal(compiled.transform(frame), enc.transform(frame))
+    as_objects = np.array(values, dtype=object)[:, None]
+    unnamed = preprocessing.OneHotEncoder(handle_unknown="ignore", sparse_output=False).fit(train.to_numpy())
+    np.testing.assert_array_equal(ooc.compile_pipeline(unnamed).transform(as_objects),
+                                  unnamed.transform(as_objects))
     as_nan = enc.transform(pd.DataFrame({"s": pd.Series(values, dtype=object).fillna(np.nan)}))
     string = pd.DataFrame({"s": pd.Series(values, dtype="string")})
     np.testing.assert_array_equal(compiled.transform(string), as_nan)
@@ -269,3 +276,18 @@ def test_string_columns_of_every_kind_encode_like_sklearn(missing):
     table = pa.table({"s": pa.array(values)})
     np.testing.assert_array_equal(compiled.transform(table), seen)
     np.testing.assert_array_equal(compiled.transform(table.to_batches()[0]), seen)
+
+
+def test_duplicated_column_names_are_refused_by_name():
+    """A DataFrame holding a fitted column twice is refused, as scikit-learn refuses it, with the
+    column named (a lookup by name cannot tell the copies apart)."""
+    train = pd.DataFrame({"s": pd.Series(["a", "b", "a"], dtype=object), "x": [0.0, 1.0, 2.0]})
+    model = make_pipeline(ColumnTransformer([("c", preprocessing.OneHotEncoder(), ["s"])], remainder="passthrough"),
+                          linear_model.LogisticRegression()).fit(train, [0, 1, 0])
+    twice = pd.concat([train, train[["x"]]], axis=1)
+    with pytest.raises(Exception):
+        model.predict(twice)
+    with pytest.raises(ValueError, match=r"columns \['x'\] appear more than once"):
+        ooc.compile_pipeline(model).predict(twice)
+
+

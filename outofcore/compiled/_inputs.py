@@ -19,6 +19,9 @@ import numpy as np
 import torch
 
 
+_FEW_ROWS = 64  # rows up to which a Lookup uses its dict (see there)
+
+
 def _is_arrow(column):
     return type(column).__module__.startswith("pyarrow")
 
@@ -42,7 +45,9 @@ class Lookup:
         extra = [spec["unknown"] if spec[k] == "unknown" else spec[k] for k in ("nan", "none", "null", "unknown")]
         values = [np.nan if v is None or v == "error" else v for v in spec["codes"] + extra]
         self.table = np.asarray(values, dtype=dtype)
-        self.arrow_keys = None
+        # A few rows are looked up in a dict (a vectorised lookup costs tens of microseconds to set up),
+        # keys matched by Python's equality as scikit-learn's encoders match them.
+        self.arrow_keys, self.positions = None, {key: i for i, key in enumerate(spec["keys"])}
 
     def _positions(self, column):
         import pandas as pd
@@ -51,32 +56,37 @@ class Lookup:
         dtype = None if _is_arrow(column) else getattr(column, "dtype", None)
         if isinstance(dtype, pd.CategoricalDtype):
             # Each category looked up once; a missing value (code -1) is pandas' NaN.
-            pos = np.append(self._positions(column.array.categories.to_series()), n)
-            return pos[column.array.codes]
+            pos = np.append(self._positions(column.categories.array), n)
+            return pos[column.codes]
         pandas_arrow = isinstance(dtype, pd.ArrowDtype) or getattr(dtype, "storage", None) == "pyarrow"
         if pandas_arrow or _is_arrow(column):
             import pyarrow as pa
             import pyarrow.compute as pc
 
             if pandas_arrow:
-                column, null = pa.array(column.array), n  # no copy; its nulls are pandas' NaN or NA
+                column, null = pa.array(column), n  # no copy; its nulls are pandas' NaN or NA
             try:
-                if self.arrow_keys is None:
+                if len(column) > _FEW_ROWS and self.arrow_keys is None:
                     self.arrow_keys = pa.array(self.spec["keys"])
-                found = pc.fill_null(pc.index_in(column, value_set=self.arrow_keys), -1)
-                pos = np.array(found.to_numpy(zero_copy_only=False), np.int64)
+                pos = self._few(column.to_pylist()) if len(column) <= _FEW_ROWS else np.array(pc.fill_null(
+                    pc.index_in(column, value_set=self.arrow_keys), -1).to_numpy(zero_copy_only=False), np.int64)
                 pos[np.asarray(pc.is_null(column, nan_is_null=True).to_numpy(zero_copy_only=False))] = null
                 return pos
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError):
-                column = column.to_pandas()  # keys and column of different types: pandas compares
-        pos = self.index.get_indexer(column)
+                column = column.to_pandas().array  # keys and column of different types: pandas compares
+        values = _values(column)  # objects as an Index of objects: a bare array is first inferred (10x the lookup)
+        pos = self._few(values) if len(values) <= _FEW_ROWS else self.index.get_indexer(
+            pd.Index(values, dtype=object if values.dtype == object else None))
         # Missing values are among the rows not found: only those are looked at again.
         unfound = np.flatnonzero(pos < 0)
         if len(unfound):
-            values = _values(column)[unfound]
+            values = values[unfound]
             missing = np.asarray(pd.isna(values), bool)
             pos[unfound[missing]] = np.where(np.equal(values[missing], None), n + 1, n)
         return pos
+
+    def _few(self, values):
+        return np.array([self.positions.get(v, -1) for v in values], np.int64)  # -1: not a key
 
     def __call__(self, column):
         pos, spec = self._positions(column), self.spec
@@ -96,31 +106,35 @@ class Lookup:
 
 
 def _names_and_getter(model, X):
-    """``(n_rows, column getter)`` for a DataFrame, an arrow table, or a 2-D array."""
+    """``(n_rows, column getter)`` for a DataFrame (its columns as arrays), an arrow table, or a 2-D array."""
     names = getattr(model, "feature_names_in_", None)
-    if hasattr(X, "column_names") and hasattr(X, "num_rows"):  # pyarrow Table or RecordBatch
+    arrow = hasattr(X, "column_names") and hasattr(X, "num_rows")  # pyarrow Table or RecordBatch
+    if arrow or (hasattr(X, "columns") and hasattr(X, "iloc")):  # or a pandas DataFrame
+        # pandas' own getter: a Series or an Index lookup costs tens of microseconds, most of a small call.
+        get = X.column if arrow else getattr(X, "_get_column_array", None) or (lambda i: X.iloc[:, i].array)
+        n, columns = (X.num_rows, X.column_names) if arrow else (len(X), X.columns.tolist())
         if names is not None:
-            _require(model, list(names), list(X.column_names))
-            return X.num_rows, lambda i: X.column(str(names[i]))
-        _width(model, (X.num_rows, X.num_columns))
-        return X.num_rows, X.column
-    if hasattr(X, "columns") and hasattr(X, "iloc"):  # pandas DataFrame: by position (cheaper)
-        if names is not None:
-            _require(model, list(names), list(X.columns))
-            where = X.columns.get_indexer(names)
-            return len(X), lambda i: X.iloc[:, where[i]]
-        _width(model, X.shape)
-        return len(X), lambda i: X.iloc[:, i]
+            where = _require(model, list(names), columns)
+            return n, lambda i: get(where[i])
+        _width(model, (n, len(columns)))
+        return n, get
     X = np.asarray(X)
     _width(model, X.shape)
     return X.shape[0], lambda i: X[:, i]
 
 
 def _require(model, names, columns):
-    missing = [c for c in names if c not in columns]
+    """The position of each of ``names`` in ``columns``; ValueError naming those missing or repeated."""
+    where = {c: i for i, c in enumerate(columns)}
+    missing = [c for c in names if c not in where]
     if missing:
         raise ValueError(f"columns {missing} are missing from the input; this compiled "
                          f"{model.graph.source} was fitted on {names}")
+    twice = [c for c in names if len(where) < len(columns) and list(columns).count(c) > 1]
+    if twice:
+        raise ValueError(f"columns {twice} appear more than once in the input; this compiled "
+                         f"{model.graph.source} reads each by its name: rename or drop the copies")
+    return [where[c] for c in names]
 
 
 def _width(model, shape):
@@ -131,6 +145,8 @@ def _width(model, shape):
 
 
 def _numbers(column, dtype, name):
+    if isinstance(column, np.ndarray) and column.dtype.kind in "fiub":
+        return column  # cast as it is copied
     if hasattr(column, "to_numpy") and not _is_arrow(column):
         with contextlib.suppress(TypeError, ValueError):
             return column.to_numpy(dtype=dtype, na_value=np.nan)
@@ -166,21 +182,11 @@ def to_array(model, X):
     specs = model.graph.inputs or [{"source": i} for i in range(model.n_features_in_)]
     out = np.empty((n, len(specs)), dtype)
     numeric = [j for j, spec in enumerate(specs) if len(spec) == 1]  # {"source": i} alone
-    if numeric and hasattr(X, "columns") and hasattr(X, "iloc"):
-        # The numeric columns of a DataFrame in one conversion: one at a time costs a pandas
-        # column access each, most of a call for a few rows.
-        where = (X.columns.get_indexer([names[specs[j]["source"]] for j in numeric])
-                 if model.graph.feature_names_in else [specs[j]["source"] for j in numeric])
-        frame = X.iloc[:, where]
-        plain = all(isinstance(t, np.dtype) and t.kind in "fiub" for t in frame.dtypes)
-        with contextlib.suppress(TypeError, ValueError):  # a column that is not numbers: found and named below
-            # NumPy columns hold NaN as it is; asking for na_value costs a pass over them.
-            values = frame.to_numpy(dtype=dtype) if plain else frame.to_numpy(dtype=dtype, na_value=np.nan)
-            for start, stop in _runs(numeric):  # slices: a column list copies 8x slower
-                out[:, numeric[start]:numeric[stop - 1] + 1] = values[:, start:stop]
-            numeric = []
-    for j in numeric:
-        out[:, j] = _numbers(column(specs[j]["source"]), dtype, names[specs[j]["source"]])
+    block = np.empty((len(numeric), n), dtype)  # a row per column (contiguous copies), then runs of columns
+    for k, j in enumerate(numeric):
+        block[k] = _numbers(column(specs[j]["source"]), dtype, names[specs[j]["source"]])
+    for start, stop in _runs(numeric) if numeric else ():  # slices: a column list copies 8x slower
+        out[:, numeric[start]:numeric[stop - 1] + 1] = block[start:stop].T
     stamps = {}
     for j, spec in enumerate(specs):
         if "lookup" in spec:

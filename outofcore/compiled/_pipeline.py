@@ -58,16 +58,9 @@ def _score(pred, y, sample_weight, *, kind):
         return -float((w * np.asarray(pred, dtype=np.float64)).sum())
     if y is None or len(y) != n:
         raise ValueError(f"y has {None if y is None else len(y)} values for {n} rows of X")
-    if kind == "accuracy":
-        return float((w * (np.asarray(pred) == np.asarray(y))).sum() / w.sum())
-    pred = np.asarray(pred, dtype=np.float64).reshape(n, -1)
-    y = np.asarray(y, dtype=np.float64).reshape(n, -1)
-    mean = (w[:, None] * y).sum(axis=0) / w.sum()
-    res = (w[:, None] * (y - pred) ** 2).sum(axis=0)
-    tot = (w[:, None] * (y - mean) ** 2).sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r2 = np.where(tot == 0, np.where(res == 0, 1.0, 0.0), 1.0 - res / tot)
-    return float(r2.mean())
+    from outofcore.training.scoring import finish, prediction_sums
+
+    return finish([prediction_sums(pred, np.asarray(y), w, kind=kind)], kind)
 
 
 def _row_floats(nodes, width):
@@ -76,9 +69,7 @@ def _row_floats(nodes, width):
     for node in nodes:
         total += sum(_row_floats(c.children, width) for c in node.children)
         big = {"distances": "centers", "kmeans": "centers", "gaussian_nb": "theta"}.get(node.op)
-        # Per output column: one float, or the rows an embedding gathers, or the padded input
-        # times the form of a quadratic one.
-        per_output = {"embed": width, "quadratic": width + 1}.get(node.op, 1)
+        per_output = width + 1 if node.op == "quadratic" else 1  # a quadratic's padded input times its form
         total += node.arrays[big].size if big else (  # differences to every centre or class
             6 * len(node.arrays["roots"]) if node.op == "trees" else node.width(width) * per_output)
         width = node.width(width)

@@ -10,11 +10,12 @@ are means over rows (accuracy, log-loss, squared error) and an approximation oth
 """
 
 import numpy as np
-from sklearn.utils import get_tags
 
 
 def score_kind(estimator, scorer=None):
     """How block scores combine: ``"accuracy"``, ``"r2"``, ``"sum"`` or ``"mean"``."""
+    from sklearn.utils import get_tags  # here: compiled models score without scikit-learn
+
     if scorer is not None:
         return "mean"
     kind = get_tags(estimator).estimator_type
