@@ -4,6 +4,7 @@ blocks are, and a worker killed mid-fit changes nothing."""
 import os
 import pickle
 import signal
+from collections import Counter
 
 import dask
 import dask.array as da
@@ -222,6 +223,17 @@ def test_replicas_on_the_cluster_equal_the_local_replicas(client, parts):
     assert len(killed) == 1
     assert_array_equal(survived.estimator_.coef_, local.estimator_.coef_)
     client.wait_for_workers(2, timeout=60)
+
+
+def test_replicas_learn_side_by_side_on_workers_of_their_own(client, parts):
+    """Two replicas on two workers: each learns on a worker of its own, half the steps each.
+    Left to the scheduler, the blocks of both could be read on one worker, which then held
+    every step while the other had nothing to learn."""
+    folder, _ = parts
+    with distributed.get_task_stream(client) as stream:
+        _fit_files(folder, epochs=2, n_replicas=2, merge_every=1)
+    steps = Counter(t["worker"] for t in stream.data if str(t["key"]).startswith("guarded"))
+    assert sorted(steps.values()) == [10, 10], steps  # 10 blocks of 300 rows, two epochs
 
 
 def test_a_model_fitted_by_replicas_on_the_cluster_predicts_there(client, parts, tmp_path):

@@ -139,6 +139,9 @@ def cluster_rounds(source, states, shares, step):
     from outofcore.runtime.threads import guarded
 
     client, task = source.client, guarded(step)
+    # Replica k reads (and so learns) on worker k of the ring: left to the scheduler, the blocks
+    # of every replica may land on one worker, whose chain of steps then holds all the learning.
+    ring = sorted(client.scheduler_info(n_workers=-1)["workers"])
     # The state goes into the first task by value (not scattered): a worker lost in the middle
     # of a round costs a rerun of the chain from it, not the fit.
     current = list(states)
@@ -146,8 +149,8 @@ def cluster_rounds(source, states, shares, step):
         # The j-th blocks of every replica are read side by side before any step is pinned to
         # its block's worker (which waits for the read): one replica at a time, the reads of a
         # round would run one after another.
-        reads = [source.submit_block(share[j][0]) if j < len(share) else None
-                 for share in shares]
+        reads = [source.submit_block(share[j][0], ring[k % len(ring)] if ring else None) if j < len(share)
+                 else None for k, share in enumerate(shares)]
         for k, (share, blocks) in enumerate(zip(shares, reads, strict=True)):
             if blocks is not None:
                 (index, seed), (xf, yf, wf) = share[j], blocks

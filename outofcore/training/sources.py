@@ -147,11 +147,14 @@ class ClusterBlocks(_Blocks):
         super().__init__(arrays, locate)
         self.prefetch, self.client = prefetch, client
 
-    def submit_block(self, index):
+    def submit_block(self, index, worker=None):
+        """Futures of block ``index`` of every array, computed on ``worker`` where one is named
+        (loosely: another takes over if it is lost), else where the scheduler puts them."""
         wanted = self.delayed(index)
         present = [d for d in wanted if d is not None]
         # One compute call for X, y and weights: they share their read task.
-        futures = iter(self.client.compute(present))
+        where = {} if worker is None else {"workers": [worker], "allow_other_workers": True}
+        futures = iter(self.client.compute(present, **where))
         return [None if d is None else next(futures) for d in wanted]
 
     def _ahead(self, indices):
