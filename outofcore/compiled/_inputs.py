@@ -75,6 +75,8 @@ class Lookup:
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError):
                 column = column.to_pandas().array  # keys and column of different types: pandas compares
         values = _values(column)  # objects as an Index of objects: a bare array is first inferred (10x the lookup)
+        if values.dtype == bool and self.index.dtype.kind in "iuf":
+            values = values.astype(np.int8)  # True is 1 to scikit-learn, at any row count
         pos = self._few(values) if len(values) <= _FEW_ROWS else self.index.get_indexer(
             pd.Index(values, dtype=object if values.dtype == object else None))
         # Missing values are among the rows not found: only those are looked at again.
