@@ -19,9 +19,6 @@ import numpy as np
 import torch
 
 
-_FEW_ROWS = 64  # rows up to which a Lookup uses its dict (see there)
-
-
 def _is_arrow(column):
     return type(column).__module__.startswith("pyarrow")
 
@@ -35,6 +32,7 @@ def _values(column):
 class Lookup:
     """One input column's categories to numbers (a lookup spec of ``_convert_encoders``). Positions
     in the code table: the keys, then NaN (and ``pd.NA``), None, arrow's null, unknown."""
+    FEW_ROWS = 64  # rows looked up in the dict: a vectorised lookup costs tens of microseconds to set up
 
     def __init__(self, spec, dtype):
         import pandas as pd
@@ -45,8 +43,6 @@ class Lookup:
         extra = [spec["unknown"] if spec[k] == "unknown" else spec[k] for k in ("nan", "none", "null", "unknown")]
         values = [np.nan if v is None or v == "error" else v for v in spec["codes"] + extra]
         self.table = np.asarray(values, dtype=dtype)
-        # A few rows are looked up in a dict (a vectorised lookup costs tens of microseconds to set up),
-        # keys matched by Python's equality as scikit-learn's encoders match them.
         self.arrow_keys, self.positions = None, {key: i for i, key in enumerate(spec["keys"])}
 
     def _positions(self, column):
@@ -66,10 +62,12 @@ class Lookup:
             if pandas_arrow:
                 column, null = pa.array(column), n  # no copy; its nulls are pandas' NaN or NA
             try:
-                if len(column) > _FEW_ROWS and self.arrow_keys is None:
-                    self.arrow_keys = pa.array(self.spec["keys"])
-                pos = self._few(column.to_pylist()) if len(column) <= _FEW_ROWS else np.array(pc.fill_null(
-                    pc.index_in(column, value_set=self.arrow_keys), -1).to_numpy(zero_copy_only=False), np.int64)
+                if len(column) <= self.FEW_ROWS:
+                    pos = self._few(column.to_pylist())
+                else:
+                    self.arrow_keys = pa.array(self.spec["keys"]) if self.arrow_keys is None else self.arrow_keys
+                    found = pc.fill_null(pc.index_in(column, value_set=self.arrow_keys), -1)
+                    pos = np.array(found.to_numpy(zero_copy_only=False), np.int64)
                 pos[np.asarray(pc.is_null(column, nan_is_null=True).to_numpy(zero_copy_only=False))] = null
                 return pos
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError):
@@ -77,7 +75,7 @@ class Lookup:
         values = _values(column)  # objects as an Index of objects: a bare array is first inferred (10x the lookup)
         if values.dtype == bool and self.index.dtype.kind in "iuf":
             values = values.astype(np.int8)  # True is 1 to scikit-learn, at any row count
-        pos = self._few(values) if len(values) <= _FEW_ROWS else self.index.get_indexer(
+        pos = self._few(values) if len(values) <= self.FEW_ROWS else self.index.get_indexer(
             pd.Index(values, dtype=object if values.dtype == object else None))
         # Missing values are among the rows not found: only those are looked at again.
         unfound = np.flatnonzero(pos < 0)
@@ -88,7 +86,8 @@ class Lookup:
         return pos
 
     def _few(self, values):
-        return np.array([self.positions.get(v, -1) for v in values], np.int64)  # -1: not a key
+        """Positions by the dict (-1: not a key): Python's equality, as scikit-learn's encoders match."""
+        return np.array([self.positions.get(v, -1) for v in values], np.int64)
 
     def __call__(self, column):
         pos, spec = self._positions(column), self.spec
@@ -132,7 +131,7 @@ def _require(model, names, columns):
     if missing:
         raise ValueError(f"columns {missing} are missing from the input; this compiled "
                          f"{model.graph.source} was fitted on {names}")
-    twice = [c for c in names if len(where) < len(columns) and list(columns).count(c) > 1]
+    twice = [] if len(where) == len(columns) else [c for c in names if list(columns).count(c) > 1]
     if twice:
         raise ValueError(f"columns {twice} appear more than once in the input; this compiled "
                          f"{model.graph.source} reads each by its name: rename or drop the copies")
@@ -187,7 +186,7 @@ def to_array(model, X):
     block = np.empty((len(numeric), n), dtype)  # a row per column (contiguous copies), then runs of columns
     for k, j in enumerate(numeric):
         block[k] = _numbers(column(specs[j]["source"]), dtype, names[specs[j]["source"]])
-    for start, stop in _runs(numeric) if numeric else ():  # slices: a column list copies 8x slower
+    for start, stop in _runs(numeric):  # slices: a column list copies 8x slower
         out[:, numeric[start]:numeric[stop - 1] + 1] = block[start:stop].T
     stamps = {}
     for j, spec in enumerate(specs):
@@ -205,7 +204,7 @@ def to_array(model, X):
 
 def _runs(positions):
     """``(start, stop)`` index ranges of ``positions`` over which they go up by one."""
-    cuts = [0] + [k for k in range(1, len(positions)) if positions[k] != positions[k - 1] + 1]
+    cuts = [k for k in range(len(positions)) if k == 0 or positions[k] != positions[k - 1] + 1]
     return list(zip(cuts, cuts[1:] + [len(positions)]))
 
 
